@@ -1,0 +1,44 @@
+"""The `cashmob` command: `cashmob local`, `cashmob stripe-emulator`, `cashmob demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cashmob", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the whole stack on this machine")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=3000)
+    local.add_argument("--tick", type=float, default=5.0, help="seconds between settlement sweeps")
+    local.add_argument("--stripe-port", type=int, default=12111)
+    local.add_argument(
+        "--stripe-api-base", default=None, help="talk to this Stripe instead of the emulator"
+    )
+    local.add_argument("--webhook-forward-to", default=None)
+    local.add_argument("--stripe-rate-limit", type=float, default=None)
+    local.add_argument("--stripe-latency-ms", type=float, default=0.0)
+
+    emulator = commands.add_parser("stripe-emulator", help="run the Stripe emulator alone")
+    emulator.add_argument("--port", type=int, default=12111)
+    emulator.add_argument("--forward-to", default=None)
+    emulator.add_argument("--rate-limit", type=float, default=None)
+    emulator.add_argument("--latency-ms", type=float, default=0.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "local":
+        from .stack import serve
+
+        return serve(args)
+    print(f"cashmob {args.command}: not available yet", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""cashmob: collective micro-funding where money moves only if the group succeeds."""

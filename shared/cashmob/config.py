@@ -1,0 +1,57 @@
+"""One typed settings object, read from the environment and validated once."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Names match the environment variables template.yaml gives each function."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    campaigns_table: str = "CampaignsTable"
+    pledges_table: str = "PledgesTable"
+    counters_table: str = "CountersTable"
+    events_table: str = "ProcessedEventsTable"
+    idempotency_table: str = "IdempotencyTable"
+    settlement_queue_url: str = ""
+    event_bus_name: str = "default"
+
+    # Secrets: the value itself (local stack, tests) or the SSM parameter that holds it.
+    stripe_secret_key: str = ""
+    stripe_secret_key_param: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_webhook_secret_param: str = ""
+    pledge_token_secret: str = ""
+    pledge_token_secret_param: str = ""
+    stripe_publishable_key: str = "pk_test_local"
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+
+    counter_shards: int = Field(default=10, ge=1, le=100)
+    hold_window_hours: int = Field(default=6 * 24, ge=0)
+    grace_period_hours: int = Field(default=7 * 24, ge=0)
+    reminder_interval_hours: int = Field(default=48, ge=1)
+    settlement_delay_seconds: int = Field(default=60, ge=0)
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    stripe_requests_per_second: float = Field(default=20.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=1000)
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _secret_sources(self) -> Settings:
+        if self.stripe_secret_key and self.stripe_secret_key.startswith("pk_"):
+            raise ValueError("STRIPE_SECRET_KEY holds a publishable key")
+        return self
+
+    @property
+    def table_names(self) -> dict[str, str]:
+        return {
+            "campaigns": self.campaigns_table,
+            "pledges": self.pledges_table,
+            "counters": self.counters_table,
+            "events": self.events_table,
+        }

@@ -1,0 +1,147 @@
+"""Campaigns: the goal, the deadline, and who may pledge when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .errors import CampaignClosed, ValidationFailed
+from .money import Money, chargeable, currency
+from .states import CAMPAIGN_TRANSITIONS, CampaignStatus
+
+MAX_CAMPAIGN_DURATION = timedelta(days=365)
+MIN_CAMPAIGN_DURATION = timedelta(minutes=1)
+
+
+class FundingModel(StrEnum):
+    ALL_OR_NOTHING = "all_or_nothing"
+    KEEP_WHAT_YOU_RAISE = "keep_what_you_raise"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"  # collect every active pledge
+    FAILED = "failed"  # release every pledge, charge nothing
+    CANCELLED = "cancelled"  # the organizer cancelled: release, charge nothing
+
+    @property
+    def collects(self) -> bool:
+        return self is Outcome.SUCCEEDED
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    outcome: Outcome
+    collected: int
+    collected_backers: int
+    released: int
+    failed: int
+    pending_action: int
+    settled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: str
+    title: str
+    description: str
+    organizer: str
+    goal: Money
+    min_backers: int
+    min_pledge: Money
+    funding_model: FundingModel
+    deadline: datetime
+    status: CampaignStatus
+    created_at: datetime
+    outcome: Outcome | None = None
+    settlement: Settlement | None = None
+    locked_at: datetime | None = None  # when settlement (or cancellation) began
+    next_check_at: datetime | None = None  # when the scheduler next looks at it
+    revision: int | None = None  # storage revision, for optimistic concurrency
+
+    @property
+    def currency(self) -> str:
+        return self.goal.currency
+
+    def is_open(self, now: datetime) -> bool:
+        return self.status is CampaignStatus.LIVE and now < self.deadline
+
+    def check_pledge(self, amount: Money, now: datetime) -> None:
+        """Raises unless a pledge of `amount` may be made now."""
+        if not self.is_open(now):
+            raise CampaignClosed(f"Campaign {self.id} is not accepting pledges.")
+        if amount.currency != self.currency:
+            raise ValidationFailed(
+                f"This campaign takes pledges in {self.currency}.",
+                details=[{"field": "currency", "expected": self.currency}],
+            )
+        if amount < self.min_pledge:
+            raise ValidationFailed(
+                f"The minimum pledge is {self.min_pledge.format()}.",
+                details=[{"field": "amount", "minimum": self.min_pledge.amount}],
+            )
+
+    def moved_to(self, status: CampaignStatus, **changes: object) -> Campaign:
+        CAMPAIGN_TRANSITIONS.check(self.status, status)
+        return replace(self, status=status, **changes)  # type: ignore[arg-type]
+
+
+def new_campaign(
+    *,
+    id: str,
+    organizer: str,
+    title: str,
+    description: str,
+    goal_amount: int,
+    goal_currency: str,
+    deadline: datetime,
+    now: datetime,
+    funding_model: FundingModel = FundingModel.ALL_OR_NOTHING,
+    min_backers: int = 0,
+    min_pledge_amount: int | None = None,
+    min_pledge_currency: str | None = None,
+) -> Campaign:
+    """Validates the organizer's input against the business rules."""
+    cur = currency(goal_currency)
+    goal = chargeable(goal_amount, cur.code, field="goal.amount")
+    if min_pledge_currency is not None and min_pledge_currency != cur.code:
+        raise ValidationFailed(
+            "min_pledge must be in the goal's currency.",
+            details=[{"field": "min_pledge.currency", "expected": cur.code}],
+        )
+    min_pledge = (
+        Money(cur.minimum_charge, cur.code)
+        if min_pledge_amount is None
+        else chargeable(min_pledge_amount, cur.code, field="min_pledge.amount")
+    )
+    if min_pledge > goal:
+        raise ValidationFailed(
+            "min_pledge cannot exceed the goal.", details=[{"field": "min_pledge.amount"}]
+        )
+    if deadline.tzinfo is None:
+        raise ValidationFailed("deadline must carry a time zone.", details=[{"field": "deadline"}])
+    if deadline < now + MIN_CAMPAIGN_DURATION:
+        raise ValidationFailed(
+            "deadline must be in the future (at least a minute from now).",
+            details=[{"field": "deadline"}],
+        )
+    if deadline > now + MAX_CAMPAIGN_DURATION:
+        raise ValidationFailed("deadline must be within a year.", details=[{"field": "deadline"}])
+    if min_backers < 0:
+        raise ValidationFailed(
+            "min_backers cannot be negative.", details=[{"field": "min_backers"}]
+        )
+    return Campaign(
+        id=id,
+        title=title,
+        description=description,
+        organizer=organizer,
+        goal=goal,
+        min_backers=min_backers,
+        min_pledge=min_pledge,
+        funding_model=funding_model,
+        deadline=deadline,
+        status=CampaignStatus.LIVE,
+        created_at=now,
+        next_check_at=deadline,
+    )

@@ -1,0 +1,5 @@
+"""Storage: the only code that touches DynamoDB."""
+
+from .repository import DuplicateEvent, Page, Store
+
+__all__ = ["DuplicateEvent", "Page", "Store"]

@@ -1,0 +1,157 @@
+"""PynamoDB models. Built per settings by `build_models`, so table names and
+region come from the configuration object, never from import-time globals.
+Their keys, indexes and TTL must match template.yaml (tests/template checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+# Value of the sparse `due_bucket` attribute: present only while the scheduler
+# has something to do for the item (a live campaign's deadline, a settling
+# campaign's completion check, a pledge's grace-period reminder).
+DUE = "due"
+
+
+@dataclass(frozen=True)
+class Models:
+    Campaign: type[Model]
+    Pledge: type[Model]
+    Counter: type[Model]
+    ProcessedEvent: type[Model]
+
+
+@lru_cache(maxsize=8)
+def build_models(
+    *, campaigns: str, pledges: str, counters: str, events: str, region: str
+) -> Models:
+    aws_region = region
+
+    class CampaignDueIndex(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "due-index"
+            projection = KeysOnlyProjection()
+
+        due_bucket = UnicodeAttribute(hash_key=True)
+        due_at = NumberAttribute(range_key=True)
+
+    class CampaignStatusIndex(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "status-index"
+            projection = AllProjection()
+
+        status = UnicodeAttribute(hash_key=True)
+        created_at = NumberAttribute(range_key=True)
+
+    class CampaignModel(Model):
+        class Meta:
+            table_name = campaigns
+            region = aws_region
+
+        campaign_id = UnicodeAttribute(hash_key=True)
+        title = UnicodeAttribute()
+        description = UnicodeAttribute(default="")
+        organizer = UnicodeAttribute()
+        currency = UnicodeAttribute()
+        goal_amount = NumberAttribute()
+        min_backers = NumberAttribute(default=0)
+        min_pledge_amount = NumberAttribute()
+        funding_model = UnicodeAttribute()
+        deadline = NumberAttribute()
+        created_at = NumberAttribute()
+        status = UnicodeAttribute()
+        outcome = UnicodeAttribute(null=True)
+        collected_amount = NumberAttribute(null=True)
+        collected_backers = NumberAttribute(null=True)
+        released_amount = NumberAttribute(null=True)
+        failed_amount = NumberAttribute(null=True)
+        pending_action_amount = NumberAttribute(null=True)
+        settled_at = NumberAttribute(null=True)
+        locked_at = NumberAttribute(null=True)
+        due_bucket = UnicodeAttribute(null=True)
+        due_at = NumberAttribute(null=True)
+        version = VersionAttribute()
+
+        due_index = CampaignDueIndex()
+        status_index = CampaignStatusIndex()
+
+    class PledgeDueIndex(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "due-index"
+            projection = KeysOnlyProjection()
+
+        due_bucket = UnicodeAttribute(hash_key=True)
+        due_at = NumberAttribute(range_key=True)
+
+    class PledgeModel(Model):
+        class Meta:
+            table_name = pledges
+            region = aws_region
+
+        campaign_id = UnicodeAttribute(hash_key=True)
+        pledge_id = UnicodeAttribute(range_key=True)
+        amount = NumberAttribute()
+        currency = UnicodeAttribute()
+        email = UnicodeAttribute()
+        display_name = UnicodeAttribute(null=True)
+        anonymous = BooleanAttribute(default=False)
+        hide_amount = BooleanAttribute(default=False)
+        message = UnicodeAttribute(null=True)
+        status = UnicodeAttribute()
+        created_at = NumberAttribute()
+        activated_at = NumberAttribute(null=True)
+        flow = UnicodeAttribute()
+        intent_id = UnicodeAttribute()
+        client_secret = UnicodeAttribute()
+        customer_id = UnicodeAttribute(null=True)
+        intent_open = BooleanAttribute(default=True)
+        charge_attempt = NumberAttribute(default=0)
+        charge_intent_id = UnicodeAttribute(null=True)
+        charge_client_secret = UnicodeAttribute(null=True)
+        charge_recorded_at = NumberAttribute(null=True)
+        grace_until = NumberAttribute(null=True)
+        next_reminder_at = NumberAttribute(null=True)
+        token_hash = UnicodeAttribute()
+        request_hash = UnicodeAttribute()
+        counter_shard = NumberAttribute(default=0)
+        due_bucket = UnicodeAttribute(null=True)
+        due_at = NumberAttribute(null=True)
+        version = VersionAttribute()
+
+        due_index = PledgeDueIndex()
+
+    class CounterModel(Model):
+        """One shard of a campaign's progress: the sum over shards is the total."""
+
+        class Meta:
+            table_name = counters
+            region = aws_region
+
+        campaign_id = UnicodeAttribute(hash_key=True)
+        shard = NumberAttribute(range_key=True)
+        amount = NumberAttribute(default=0)
+        backers = NumberAttribute(default=0)
+
+    class ProcessedEventModel(Model):
+        """Stripe events already applied; kept well past Stripe's 3-day retry window."""
+
+        class Meta:
+            table_name = events
+            region = aws_region
+
+        event_id = UnicodeAttribute(hash_key=True)
+        event_type = UnicodeAttribute()
+        processed_at = NumberAttribute()
+        expires_at = TTLAttribute()
+
+    return Models(CampaignModel, PledgeModel, CounterModel, ProcessedEventModel)

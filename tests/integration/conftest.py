@@ -1,0 +1,54 @@
+"""Handlers and the store against moto, with tables and queues built from template.yaml."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cashmob import services as services_module
+from cashmob.clock import FrozenClock
+from cashmob.config import Settings
+from cashmob.services import Services
+from cashmob_local import template
+from tests.unit.factories import NOW
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        template.create_tables(dynamodb)
+        queues = template.create_queues(boto3.client("sqs"))
+        bus = boto3.client("events").create_event_bus(Name="cashmob-test-events")["EventBusArn"]
+        yield {"queues": queues, "bus": bus.rsplit("/", 1)[-1]}
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def settings(aws):
+    return Settings(
+        settlement_queue_url=aws["queues"]["SettlementQueue"],
+        event_bus_name=aws["bus"],
+        stripe_secret_key="sk_test_unit",
+        stripe_webhook_secret="whsec_unit",
+        pledge_token_secret="pledge-token-secret-for-tests",
+        settlement_delay_seconds=0,
+    )
+
+
+@pytest.fixture
+def services(settings, clock):
+    svc = Services(settings, clock=clock)
+    services_module.use(svc)
+    yield svc
+    services_module.use(None)
+
+
+@pytest.fixture
+def store(services):
+    return services.store
