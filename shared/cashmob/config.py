@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +48,18 @@ class Settings(BaseSettings):
         if self.stripe_secret_key and self.stripe_secret_key.startswith("pk_"):
             raise ValueError("STRIPE_SECRET_KEY holds a publishable key")
         return self
+
+    @property
+    def hold_window(self) -> timedelta:
+        return timedelta(hours=self.hold_window_hours)
+
+    @property
+    def grace_period(self) -> timedelta:
+        return timedelta(hours=self.grace_period_hours)
+
+    @property
+    def reminder_interval(self) -> timedelta:
+        return timedelta(hours=self.reminder_interval_hours)
 
     @property
     def table_names(self) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Use cases: each handler route calls one of these."""

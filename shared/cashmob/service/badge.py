@@ -1,0 +1,46 @@
+"""An accessible SVG progress badge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from ..domain import Campaign, CampaignStatus, Money, Tally
+
+
+def _time_left(campaign: Campaign, now: datetime) -> str:
+    if campaign.status is not CampaignStatus.LIVE:
+        return campaign.status.value
+    seconds = int((campaign.deadline - now).total_seconds())
+    if seconds <= 0:
+        return "closing"
+    days, rest = divmod(seconds, 86400)
+    if days:
+        return f"{days} day{'s' * (days != 1)} left"
+    hours = rest // 3600
+    if hours:
+        return f"{hours} hour{'s' * (hours != 1)} left"
+    return f"{max(rest // 60, 1)} min left"
+
+
+def render(campaign: Campaign, tally: Tally, now: datetime) -> str:
+    raised = Money(tally.amount, campaign.currency).format()
+    percent = tally.amount * 100 // campaign.goal.amount
+    bar = min(percent, 100) * 2  # px of a 200px track
+    backers = f"{tally.backers} backer{'s' * (tally.backers != 1)}"
+    summary = (
+        f"{raised} raised of {campaign.goal.format()} - {percent}% funded, {backers}, "
+        f"{_time_left(campaign, now)}"
+    )
+    title = escape(f"{campaign.title}: {summary}")
+    label = escape(campaign.title if len(campaign.title) <= 40 else campaign.title[:39] + "…")
+    return f"""<svg xmlns="http://www.w3.org/2000/svg" width="240" height="76" viewBox="0 0 240 76" role="img" aria-labelledby="t d">
+<title id="t">{title}</title>
+<desc id="d">{escape(summary)}</desc>
+<rect width="240" height="76" rx="6" fill="#ffffff" stroke="#d0d7de"/>
+<text x="20" y="22" font-family="system-ui,sans-serif" font-size="12" font-weight="600" fill="#1f2328">{label}</text>
+<rect x="20" y="32" width="200" height="10" rx="5" fill="#eaeef2"/>
+<rect x="20" y="32" width="{bar}" height="10" rx="5" fill="#1a7f37"/>
+<text x="20" y="60" font-family="system-ui,sans-serif" font-size="11" fill="#1f2328">{escape(raised)} of {escape(campaign.goal.format())} · {percent}% · {escape(backers)} · {escape(_time_left(campaign, now))}</text>
+</svg>
+"""

@@ -1,0 +1,123 @@
+"""Organizer and public use cases for campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..domain import (
+    Campaign,
+    CampaignStatus,
+    FundingModel,
+    Outcome,
+    PledgeStatus,
+    Tally,
+    new_campaign,
+)
+from ..domain.errors import CampaignClosed, Forbidden
+from ..ids import new_id
+from ..services import Services
+from ..store import Page
+from ..views import backer_json, campaign_json, pledge_json, progress_of
+from . import badge, settlement
+
+PUBLIC_BACKERS = frozenset(
+    {PledgeStatus.ACTIVE, PledgeStatus.ACTION_REQUIRED, PledgeStatus.COLLECTED}
+)
+
+
+def create(
+    svc: Services,
+    *,
+    organizer: str,
+    title: str,
+    description: str,
+    goal_amount: int,
+    goal_currency: str,
+    deadline: datetime,
+    funding_model: FundingModel,
+    min_backers: int,
+    min_pledge_amount: int | None,
+    min_pledge_currency: str | None,
+) -> dict[str, Any]:
+    campaign = new_campaign(
+        id=new_id("cmp"),
+        organizer=organizer,
+        title=title,
+        description=description,
+        goal_amount=goal_amount,
+        goal_currency=goal_currency,
+        deadline=deadline,
+        now=svc.clock.now(),
+        funding_model=funding_model,
+        min_backers=min_backers,
+        min_pledge_amount=min_pledge_amount,
+        min_pledge_currency=min_pledge_currency,
+    )
+    campaign = svc.store.create_campaign(campaign)
+    svc.events.publish("CampaignCreated", {"campaign_id": campaign.id, "organizer": organizer})
+    return view(svc, campaign)
+
+
+def view(svc: Services, campaign: Campaign) -> dict[str, Any]:
+    live = Tally() if campaign.settlement else svc.store.progress(campaign.id)
+    return campaign_json(campaign, live)
+
+
+def get(svc: Services, campaign_id: str) -> dict[str, Any]:
+    return view(svc, svc.store.get_campaign(campaign_id))
+
+
+def listing(
+    svc: Services, *, status: CampaignStatus | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    page = svc.store.list_campaigns(status=status, limit=limit, after=cursor)
+    return {"campaigns": [view(svc, c) for c in page.items], "next_cursor": page.next_cursor}
+
+
+def _owned(svc: Services, campaign_id: str, organizer: str) -> Campaign:
+    campaign = svc.store.get_campaign(campaign_id)
+    if campaign.organizer != organizer:
+        raise Forbidden("Only the campaign's organizer may do this.")
+    return campaign
+
+
+def cancel(svc: Services, campaign_id: str, organizer: str) -> dict[str, Any]:
+    """live -> cancelled before the deadline; every pledge is then released."""
+    campaign = _owned(svc, campaign_id, organizer)
+    now = svc.clock.now()
+    campaign.moved_to(CampaignStatus.CANCELLED)  # raises InvalidTransition unless live
+    if now >= campaign.deadline:
+        raise CampaignClosed("The deadline has passed; the campaign is being settled.")
+    cancelled = svc.store.save_campaign(
+        campaign,
+        campaign.moved_to(
+            CampaignStatus.CANCELLED, outcome=Outcome.CANCELLED, locked_at=now, next_check_at=now
+        ),
+    )
+    settlement.fan_out(svc, cancelled)
+    svc.events.publish("CampaignCancelled", {"campaign_id": campaign.id})
+    return view(svc, cancelled)
+
+
+def owner_pledges(
+    svc: Services, campaign_id: str, organizer: str, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    _owned(svc, campaign_id, organizer)
+    page: Page = svc.store.pledges(campaign_id, limit=limit, after=cursor)
+    return {
+        "pledges": [pledge_json(p, private=True) for p in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def backers(svc: Services, campaign_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    svc.store.get_campaign(campaign_id)  # 404 for an unknown campaign
+    page = svc.store.pledges(campaign_id, limit=limit, after=cursor, statuses=PUBLIC_BACKERS)
+    return {"backers": [backer_json(p) for p in page.items], "next_cursor": page.next_cursor}
+
+
+def badge_svg(svc: Services, campaign_id: str) -> str:
+    campaign = svc.store.get_campaign(campaign_id)
+    live = svc.store.progress(campaign.id)
+    return badge.render(campaign, progress_of(campaign, live), svc.clock.now())

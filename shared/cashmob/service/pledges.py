@@ -1,0 +1,151 @@
+"""Backer use cases: pledge, look at it, cancel it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import replace
+from typing import Any
+
+from .. import tokens
+from ..domain import (
+    Backer,
+    Money,
+    Payment,
+    PaymentFlow,
+    Pledge,
+    PledgeStatus,
+    choose_flow,
+)
+from ..domain.errors import (
+    CampaignClosed,
+    ConcurrentUpdate,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    Unauthorized,
+)
+from ..domain.money import chargeable
+from ..ids import derived_id
+from ..services import Services
+from ..views import pledge_json
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def _response(svc: Services, pledge: Pledge) -> dict[str, Any]:
+    return {
+        "pledge": pledge_json(pledge),
+        "pledge_token": tokens.issue(svc.secrets.pledge_token_secret, pledge.id),
+        "payment": {
+            "flow": pledge.payment.flow.value,
+            "intent_id": pledge.payment.intent_id,
+            "client_secret": pledge.payment.client_secret,
+            "publishable_key": svc.settings.stripe_publishable_key,
+        },
+    }
+
+
+def create(
+    svc: Services, campaign_id: str, idempotency_key: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Returns (response, created). The pledge id is derived from the campaign
+    and the Idempotency-Key, so the pledge itself is the idempotency record:
+    the same key and body replay it; another body is a conflict; a retry after
+    a Stripe failure resumes with the same Stripe idempotency keys."""
+    pledge_id = derived_id("plg", campaign_id, idempotency_key)
+    request_hash = _request_hash(body)
+    existing = svc.store.find_pledge(campaign_id, pledge_id)
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
+        return _response(svc, existing), False
+
+    campaign = svc.store.get_campaign(campaign_id)
+    now = svc.clock.now()
+    amount: Money = chargeable(body["amount"], body["currency"])
+    campaign.check_pledge(amount, now)
+    flow = choose_flow(deadline=campaign.deadline, now=now, hold_window=svc.settings.hold_window)
+    start = svc.payments.start_hold if flow is PaymentFlow.HOLD else svc.payments.start_setup
+    intent = start(campaign_id=campaign_id, pledge_id=pledge_id, email=body["email"], amount=amount)
+    token = tokens.issue(svc.secrets.pledge_token_secret, pledge_id)
+    pledge = Pledge(
+        id=pledge_id,
+        campaign_id=campaign_id,
+        amount=amount,
+        backer=Backer(
+            email=body["email"],
+            display_name=body.get("display_name"),
+            anonymous=bool(body.get("anonymous", False)),
+            hide_amount=bool(body.get("hide_amount", False)),
+            message=body.get("message"),
+        ),
+        status=PledgeStatus.PENDING,
+        created_at=now,
+        payment=Payment(
+            flow=flow,
+            intent_id=intent.intent_id,
+            client_secret=intent.client_secret,
+            customer_id=intent.customer_id,
+        ),
+        token_hash=tokens.digest(token),
+        request_hash=request_hash,
+        counter_shard=zlib.crc32(pledge_id.encode()) % svc.settings.counter_shards,
+    )
+    try:
+        pledge = svc.store.create_pledge(pledge)
+    except ConcurrentUpdate:
+        # The same key raced us and won: answer as a replay (or a conflict).
+        return create(svc, campaign_id, idempotency_key, body)
+    return _response(svc, pledge), True
+
+
+def _authorized(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> Pledge:
+    if not token:
+        raise Unauthorized("X-Pledge-Token is required.")
+    pledge = svc.store.find_pledge(campaign_id, pledge_id)
+    if pledge is None:
+        raise NotFound(f"No pledge {pledge_id} in campaign {campaign_id}.")
+    if not tokens.matches(token, pledge.token_hash):
+        raise Forbidden("This pledge token does not match the pledge.")
+    return pledge
+
+
+def get(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> dict[str, Any]:
+    pledge = _authorized(svc, campaign_id, pledge_id, token)
+    body = pledge_json(pledge)
+    secret = pledge.client_secret_for_backer
+    body["payment"] = {
+        "flow": pledge.payment.flow.value,
+        "intent_id": pledge.payment.charge_intent_id or pledge.payment.intent_id,
+        "client_secret": secret,
+        "publishable_key": svc.settings.stripe_publishable_key,
+    }
+    if pledge.grace_until is not None:
+        from ..clock import to_rfc3339
+
+        body["action_required_until"] = to_rfc3339(pledge.grace_until)
+    return body
+
+
+def cancel(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> dict[str, Any]:
+    """Backer cancels before the deadline; any hold is released by the worker."""
+    pledge = _authorized(svc, campaign_id, pledge_id, token)
+    campaign = svc.store.get_campaign(campaign_id)
+    now = svc.clock.now()
+    if not campaign.is_open(now):
+        raise CampaignClosed("Pledges can only be cancelled before the deadline.")
+    cancelled = svc.store.save_pledge(
+        pledge,
+        pledge.moved_to(PledgeStatus.CANCELLED),
+        open_campaign_at=now,
+    )
+    if cancelled.payment.intent_open:
+        svc.queue.send({"kind": "pledge", "campaign_id": campaign_id, "pledge_id": pledge_id})
+    svc.events.publish("PledgeCancelled", {"campaign_id": campaign_id, "pledge_id": pledge_id})
+    return pledge_json(replace(cancelled))

@@ -1,0 +1,341 @@
+"""Deadline settlement: lock, decide, fan out, settle each pledge, complete.
+
+Every step is idempotent and moves state only forward through the transition
+tables, because every trigger (schedule, SQS, Stripe) may fire more than once.
+
+Messages on the settlement queue (`kind`):
+  decide   - recount the pledges active at the deadline and fix the outcome
+  page     - one page of a campaign's pledges -> one `pledge` message each
+  pledge   - the next settlement step for one pledge
+  complete - finish the campaign once no pledge is left to settle
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from ..domain import (
+    Action,
+    Campaign,
+    CampaignStatus,
+    Outcome,
+    PaymentFlow,
+    Pledge,
+    PledgeStatus,
+    Settlement,
+    Tally,
+    action_for,
+    decide,
+)
+from ..domain.errors import ConcurrentUpdate
+from ..observability import logger, metrics
+from ..payments import ChargeResult, ChargeStatus
+from ..services import Services
+
+CHECK_INTERVAL = timedelta(seconds=60)
+# How long a settling campaign may wait for its messages before the
+# completion check sends its stragglers again.
+STRAGGLER_AFTER = timedelta(minutes=5)
+# Stripe forgets idempotency keys after 24 h: look a charge up before retrying it.
+STRIPE_KEY_MEMORY = timedelta(hours=23)
+OPEN_WORK = frozenset(
+    {
+        PledgeStatus.PENDING,
+        PledgeStatus.ACTIVE,
+        PledgeStatus.RELEASED,
+        PledgeStatus.CANCELLED,
+        PledgeStatus.EXPIRED,
+    }
+)
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def sweep(svc: Services) -> dict[str, int]:
+    """Locks campaigns past their deadline and schedules the follow-ups."""
+    now = svc.clock.now()
+    horizon = now - timedelta(seconds=svc.settings.settlement_delay_seconds)
+    locked = checked = reminded = 0
+    for campaign_id in list(svc.store.due_campaigns(horizon)):
+        campaign = svc.store.get_campaign(campaign_id)
+        try:
+            if campaign.status is CampaignStatus.LIVE:
+                if now < campaign.deadline:
+                    continue
+                campaign = svc.store.save_campaign(
+                    campaign,
+                    campaign.moved_to(
+                        CampaignStatus.SETTLING, locked_at=now, next_check_at=now + CHECK_INTERVAL
+                    ),
+                )
+                svc.queue.send({"kind": "decide", "campaign_id": campaign_id})
+                locked += 1
+            elif campaign.next_check_at is not None:
+                svc.store.save_campaign(
+                    campaign, replace(campaign, next_check_at=now + CHECK_INTERVAL)
+                )
+                svc.queue.send({"kind": "complete", "campaign_id": campaign_id})
+                checked += 1
+        except ConcurrentUpdate:
+            logger.info("campaign taken by another sweep", extra={"campaign_id": campaign_id})
+    for campaign_id, pledge_id in list(svc.store.due_pledges(now)):
+        svc.queue.send({"kind": "pledge", "campaign_id": campaign_id, "pledge_id": pledge_id})
+        reminded += 1
+    return {"locked": locked, "checked": checked, "pledges_due": reminded}
+
+
+# ---------------------------------------------------------------- the worker
+
+
+def handle(svc: Services, message: dict[str, Any]) -> None:
+    kind = message["kind"]
+    if kind == "decide":
+        decide_outcome(svc, message["campaign_id"])
+    elif kind == "page":
+        send_page(svc, message["campaign_id"], message.get("cursor"))
+    elif kind == "pledge":
+        settle_pledge(svc, message["campaign_id"], message["pledge_id"])
+    elif kind == "complete":
+        complete(svc, message["campaign_id"])
+    else:
+        raise ValueError(f"unknown settlement message kind {kind!r}")
+
+
+def recount(svc: Services, campaign_id: str) -> Tally:
+    """Exact: the sum over active pledges, streamed page by page."""
+    tally = Tally()
+    for pledge in svc.store.all_pledges(campaign_id):
+        if pledge.status is PledgeStatus.ACTIVE:
+            tally = tally.plus(pledge.amount.amount)
+    return tally
+
+
+def decide_outcome(svc: Services, campaign_id: str) -> None:
+    campaign = svc.store.get_campaign(campaign_id)
+    if campaign.outcome is None:
+        if campaign.status is not CampaignStatus.SETTLING:
+            return
+        tally = recount(svc, campaign_id)
+        outcome = decide(campaign, tally)
+        campaign = svc.store.save_campaign(campaign, replace(campaign, outcome=outcome))
+        logger.info(
+            "outcome decided",
+            extra={"campaign_id": campaign_id, "outcome": outcome.value, "backers": tally.backers},
+        )
+    fan_out(svc, campaign)
+
+
+def fan_out(svc: Services, campaign: Campaign) -> None:
+    svc.queue.send({"kind": "page", "campaign_id": campaign.id, "cursor": None})
+
+
+def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
+    page = svc.store.pledges(
+        campaign_id, limit=svc.settings.page_size, after=cursor, statuses=OPEN_WORK
+    )
+    svc.queue.send_many(
+        {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id} for p in page.items
+    )
+    if page.next_cursor:
+        svc.queue.send({"kind": "page", "campaign_id": campaign_id, "cursor": page.next_cursor})
+
+
+def settle_pledge(svc: Services, campaign_id: str, pledge_id: str) -> None:
+    campaign = svc.store.get_campaign(campaign_id)
+    pledge = svc.store.get_pledge(campaign_id, pledge_id)
+    if pledge.status is PledgeStatus.ACTION_REQUIRED:
+        _grace_step(svc, pledge)
+        return
+    if campaign.outcome is None:
+        # Live campaign: only a backer's cancelled pledge has anything to release.
+        if pledge.status is PledgeStatus.CANCELLED and pledge.payment.intent_open:
+            _close_intent(svc, pledge)
+        return
+    match action_for(campaign.outcome, pledge):
+        case Action.CHARGE:
+            _charge(svc, pledge)
+        case Action.CAPTURE:
+            _apply(svc, pledge, svc.payments.capture(pledge))
+        case Action.RELEASE:
+            pledge = svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.RELEASED))
+            svc.events.publish("PledgeReleased", _ids(pledge))
+            _close_intent(svc, pledge)
+        case Action.EXPIRE:
+            pledge = svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.EXPIRED))
+            _close_intent(svc, pledge)
+        case Action.CANCEL_INTENT:
+            _close_intent(svc, pledge)
+        case Action.NONE:
+            pass
+
+
+def _ids(pledge: Pledge) -> dict[str, Any]:
+    return {
+        "campaign_id": pledge.campaign_id,
+        "pledge_id": pledge.id,
+        "amount": pledge.amount.amount,
+        "currency": pledge.amount.currency,
+    }
+
+
+def _close_intent(svc: Services, pledge: Pledge) -> None:
+    if not pledge.payment.intent_open:
+        return
+    svc.payments.cancel(pledge)
+    svc.store.save_pledge(
+        pledge, replace(pledge, payment=replace(pledge.payment, intent_open=False))
+    )
+
+
+def _charge(svc: Services, pledge: Pledge) -> None:
+    """Setup flow: record the attempt (and so its idempotency key) before calling Stripe."""
+    now = svc.clock.now()
+    if pledge.payment.charge_attempt == 0:
+        pledge = svc.store.save_pledge(
+            pledge,
+            replace(
+                pledge, payment=replace(pledge.payment, charge_attempt=1, charge_recorded_at=now)
+            ),
+        )
+    recorded = pledge.payment.charge_recorded_at or now
+    result = svc.payments.charge(
+        pledge,
+        attempt=pledge.payment.charge_attempt,
+        look_up_first=now - recorded > STRIPE_KEY_MEMORY,
+    )
+    _apply(svc, pledge, result)
+
+
+def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
+    now = svc.clock.now()
+    payment = replace(
+        pledge.payment,
+        charge_intent_id=result.intent_id,
+        charge_client_secret=result.client_secret or pledge.payment.charge_client_secret,
+    )
+    if result.status is ChargeStatus.SUCCEEDED:
+        after = pledge.moved_to(PledgeStatus.COLLECTED, payment=replace(payment, intent_open=False))
+        svc.store.save_pledge(pledge, after)
+        metrics.add_metric(name="PledgesCollected", unit="Count", value=1)
+        svc.events.publish("PledgeCollected", _ids(pledge))
+    elif result.status is ChargeStatus.NEEDS_BACKER:
+        grace_until = now + svc.settings.grace_period
+        after = pledge.moved_to(
+            PledgeStatus.ACTION_REQUIRED,
+            payment=payment,
+            grace_until=grace_until,
+            next_reminder_at=min(now + svc.settings.reminder_interval, grace_until),
+        )
+        svc.store.save_pledge(pledge, after)
+        svc.events.publish(
+            "PledgeActionRequired", {**_ids(pledge), "decline_code": result.decline_code}
+        )
+    else:  # the hold is gone (expired or cancelled at Stripe): nothing to collect
+        after = pledge.moved_to(PledgeStatus.RELEASED, payment=replace(payment, intent_open=False))
+        svc.store.save_pledge(pledge, after)
+        svc.events.publish("PledgeReleased", _ids(pledge))
+
+
+def _grace_step(svc: Services, pledge: Pledge) -> None:
+    """A reminder every interval; at the end of the grace period one last attempt."""
+    now = svc.clock.now()
+    assert pledge.grace_until is not None
+    if pledge.next_reminder_at is not None and now < pledge.next_reminder_at:
+        return
+    if now < pledge.grace_until:
+        svc.store.save_pledge(
+            pledge,
+            replace(
+                pledge,
+                next_reminder_at=min(now + svc.settings.reminder_interval, pledge.grace_until),
+            ),
+        )
+        svc.events.publish(
+            "PledgeReminder", {**_ids(pledge), "until": pledge.grace_until.isoformat()}
+        )
+        return
+    # The last attempt: the backer may have finished the payment meanwhile.
+    if pledge.payment.flow is PaymentFlow.SETUP:
+        attempt = pledge.payment.charge_attempt + 1
+        pledge = svc.store.save_pledge(
+            pledge,
+            replace(
+                pledge,
+                payment=replace(pledge.payment, charge_attempt=attempt, charge_recorded_at=now),
+            ),
+        )
+        result = svc.payments.charge(pledge, attempt=attempt, look_up_first=True)
+    else:
+        result = svc.payments.capture(pledge)
+    if result.status is ChargeStatus.SUCCEEDED:
+        payment = replace(pledge.payment, charge_intent_id=result.intent_id, intent_open=False)
+        svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.COLLECTED, payment=payment))
+        svc.events.publish("PledgeCollected", _ids(pledge))
+    else:
+        svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.FAILED, next_reminder_at=None))
+        svc.events.publish("PledgeFailed", _ids(pledge))
+
+
+def complete(svc: Services, campaign_id: str) -> None:
+    """Finishes the campaign once no pledge is left to settle (a pledge in its
+    grace period does not hold the campaign back; its totals are refreshed)."""
+    campaign = svc.store.get_campaign(campaign_id)
+    if campaign.outcome is None or campaign.next_check_at is None:
+        return
+    now = svc.clock.now()
+    collected = Tally()
+    released = failed = pending_action = 0
+    waiting: list[Pledge] = []
+    for pledge in svc.store.all_pledges(campaign_id):
+        match pledge.status:
+            case PledgeStatus.COLLECTED:
+                collected = collected.plus(pledge.amount.amount)
+            case PledgeStatus.RELEASED:
+                released += pledge.amount.amount
+            case PledgeStatus.FAILED:
+                failed += pledge.amount.amount
+            case PledgeStatus.ACTION_REQUIRED:
+                pending_action += pledge.amount.amount
+        if action_for(campaign.outcome, pledge) is not Action.NONE:
+            waiting.append(pledge)
+    if waiting:
+        if campaign.locked_at and now - campaign.locked_at > STRAGGLER_AFTER:
+            svc.queue.send_many(
+                {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id} for p in waiting
+            )
+        return
+    if campaign.status is CampaignStatus.CANCELLED:
+        svc.store.save_campaign(campaign, replace(campaign, next_check_at=None))
+        return
+    outcome = Outcome.SUCCEEDED if campaign.outcome.collects else Outcome.FAILED
+    settlement = Settlement(
+        outcome=outcome,
+        collected=collected.amount,
+        collected_backers=collected.backers,
+        released=released,
+        failed=failed,
+        pending_action=pending_action,
+        settled_at=campaign.settlement.settled_at if campaign.settlement else now,
+    )
+    after = replace(
+        campaign,
+        settlement=settlement,
+        next_check_at=now + CHECK_INTERVAL if pending_action else None,
+    )
+    if campaign.status is CampaignStatus.SETTLING:
+        status = CampaignStatus.SUCCEEDED if outcome is Outcome.SUCCEEDED else CampaignStatus.FAILED
+        after = after.moved_to(status)
+        svc.store.save_campaign(campaign, after)
+        svc.events.publish(
+            "CampaignSucceeded" if outcome is Outcome.SUCCEEDED else "CampaignFailed",
+            {
+                "campaign_id": campaign_id,
+                "collected": collected.amount,
+                "backers": collected.backers,
+            },
+        )
+    else:
+        svc.store.save_campaign(campaign, after)
