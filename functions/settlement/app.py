@@ -1,4 +1,4 @@
-"""The settlement sweep, fired by the schedule."""
+"""The settlement sweep, fired by the schedule (at least once, maybe twice)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 from cashmob import services
 from cashmob.observability import handler, logger
+from cashmob.service import settlement
 
 
 @handler()
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services.current()
-    due = list(svc.store.due_campaigns(svc.clock.now()))
-    logger.info("sweep", extra={"due_campaigns": len(due)})
-    return {"due": len(due)}
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    summary = settlement.sweep(services.current())
+    logger.info("sweep done", extra=summary)
+    return summary
