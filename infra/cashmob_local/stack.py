@@ -3,7 +3,7 @@
 Today it runs moto in server mode with the template's tables, queues and
 event bus, serves the HTTP API through the API Gateway stand-in (routes and
 JWT authorizer from the template), mints organizer tokens and moves the
-shared clock. The Stripe emulator, the settlement tick and the SQS pollers
+shared clock. Swagger UI is served at /docs. The Stripe emulator, the settlement tick and the SQS pollers
 are the local-stack issue's; until they land, pledge creation answers 503
 (the payment provider is unavailable) rather than pretending.
 """
@@ -72,6 +72,22 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status, mimetype="application/json")
 
 
+def swagger_page(spec: str) -> str:
+    """Swagger UI with Powertools' bundled assets inlined: works offline."""
+    from importlib import resources
+
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = resources.files("aws_lambda_powertools.event_handler.openapi.swagger_ui")
+    return generate_swagger_html(
+        spec,
+        (assets / "swagger-ui-bundle.min.js").read_text(),
+        (assets / "swagger-ui.min.css").read_text(),
+        swagger_base_url="",
+        oauth2_config=None,
+    )
+
+
 def start_aws() -> tuple[Any, dict[str, str]]:
     """moto in server mode, with everything template.yaml declares."""
     import boto3
@@ -111,6 +127,7 @@ def serve(args: Namespace) -> int:
 
     authorizer = JwtAuthorizer(secret=secrets.token_urlsafe(32))
     spec = openapi.render()
+    docs = swagger_page(spec)
 
     def token(request: Request) -> Response:
         body = request.get_json(silent=True) or {}
@@ -143,11 +160,15 @@ def serve(args: Namespace) -> int:
         "/_local/token": token,
         "/_local/clock": move_clock,
         "/openapi.json": lambda _: Response(spec, mimetype="application/json"),
+        "/docs": lambda _: Response(docs, mimetype="text/html"),
     }
     gateway = Gateway(authorizer, extra=extra)
     server = make_server(args.host, args.port, gateway, threaded=True)
     url = f"http://{args.host}:{args.port}"
-    print(f"cashmob local: API on {url}  (OpenAPI: {url}/openapi.json)", flush=True)
+    print(
+        f"cashmob local: API on {url}  (Swagger UI: {url}/docs, OpenAPI: {url}/openapi.json)",
+        flush=True,
+    )
     print(
         f'  organizer token: curl -s -XPOST {url}/_local/token -d \'{{"sub": "alice"}}\'',
         flush=True,

@@ -98,3 +98,12 @@ def test_the_clock_only_moves_forward(stack):
     status, after = _call(f"{stack}/_local/clock", "POST", {"advance_seconds": 7 * 86400})
     assert status == 200 and after["now"] > before["now"]
     assert _call(f"{stack}/_local/clock", "POST", {"advance_seconds": -1})[0] == 422
+
+
+def test_swagger_ui_and_the_openapi_document_are_served(stack):
+    with urllib.request.urlopen(f"{stack}/docs", timeout=10) as response:
+        page = response.read().decode()
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "SwaggerUIBundle" in page and "/campaigns/{campaign_id}/pledges" in page
+    status, spec = _call(f"{stack}/openapi.json")
+    assert status == 200 and "/campaigns" in spec["paths"]

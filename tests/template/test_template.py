@@ -185,3 +185,16 @@ def test_idempotency_table_has_the_powertools_layout():
 
 def test_every_table_is_modelled():
     assert set(template.table_definitions()) == set(TABLE_MODELS) | {"IdempotencyTable"}
+
+
+def test_the_api_protects_exactly_the_routes_the_template_protects():
+    import sys
+
+    template.load_handler("ApiFunction")
+    api = sys.modules["cashmob_function_ApiFunction"]
+    for route in template.routes():
+        if route.function != "ApiFunction" or route.path == "$default":
+            continue
+        path = route.path.replace("{campaign_id}", "cmp_x").replace("{pledge_id}", "plg_x")
+        event = {"rawPath": path, "requestContext": {"http": {"method": route.method}}}
+        assert api._needs_organizer(event) == (route.authorizer == "OrganizerJwt"), route.path
