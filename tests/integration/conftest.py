@@ -11,6 +11,7 @@ from cashmob.clock import FrozenClock
 from cashmob.config import Settings
 from cashmob.services import Services
 from cashmob_local import template
+from tests.fakes import FakeGateway
 from tests.unit.factories import NOW
 
 
@@ -52,3 +53,12 @@ def services(settings, clock):
 @pytest.fixture
 def store(services):
     return services.store
+
+
+@pytest.fixture
+def gateway(services):
+    """The Stripe gateway fake, installed in the services the handlers use."""
+    fake = FakeGateway()
+    services.payments_override = fake
+    services.__dict__.pop("payments", None)
+    return fake

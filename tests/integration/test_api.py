@@ -13,18 +13,9 @@ from cashmob.clock import to_rfc3339
 from cashmob.domain import PledgeStatus
 from cashmob_local import template
 from tests.events import FakeContext, http_event
-from tests.fakes import FakeGateway
 from tests.unit.factories import NOW
 
 api = template.load_handler("ApiFunction")
-
-
-@pytest.fixture
-def gateway(services):
-    fake = FakeGateway()
-    services.payments_override = fake
-    services.__dict__.pop("payments", None)
-    return fake
 
 
 def call(method, path, **kwargs):

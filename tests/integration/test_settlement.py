@@ -12,19 +12,10 @@ from cashmob.domain import CampaignStatus, FundingModel, Money, PaymentFlow, Ple
 from cashmob.service import settlement
 from cashmob_local import template
 from tests.events import FakeContext
-from tests.fakes import FakeGateway
 from tests.unit.factories import NOW, campaign, pledge
 
 sweep_handler = template.load_handler("SettlementFunction")
 worker_handler = template.load_handler("SettleWorkerFunction")
-
-
-@pytest.fixture
-def gateway(services):
-    fake = FakeGateway()
-    services.payments_override = fake
-    services.__dict__.pop("payments", None)
-    return fake
 
 
 def drain(settings, *, fail_first: int = 0, max_rounds: int = 200) -> int:
