@@ -18,6 +18,21 @@ sweep_handler = template.load_handler("SettlementFunction")
 worker_handler = template.load_handler("SettleWorkerFunction")
 
 
+def sqs_record(message: dict) -> dict:
+    """An SQS event record for a received message, as Lambda's event source builds it."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:SettlementQueue",
+        "awsRegion": "us-east-1",
+    }
+
+
 def drain(settings, *, fail_first: int = 0, max_rounds: int = 200) -> int:
     """Feeds queue messages to the worker handler in SQS batches until the queue is empty."""
     sqs = boto3.client("sqs")
@@ -27,22 +42,7 @@ def drain(settings, *, fail_first: int = 0, max_rounds: int = 200) -> int:
         messages = got.get("Messages", [])
         if not messages:
             return delivered
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {},
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:SettlementQueue",
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
+        event = {"Records": [sqs_record(m) for m in messages]}
         result = worker_handler(event, FakeContext())
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         for m in messages:
@@ -223,17 +223,7 @@ def test_a_malformed_message_is_a_batch_failure_not_a_crash(services, settings, 
     services.queue.send({"kind": "nonsense"})
     sqs = boto3.client("sqs")
     m = sqs.receive_message(QueueUrl=settings.settlement_queue_url)["Messages"][0]
-    record = {
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": m["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:1:SettlementQueue",
-        "awsRegion": "us-east-1",
-    }
+    record = sqs_record(m)
     result = worker_handler({"Records": [record]}, FakeContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]}]}
     assert json.loads(m["Body"]) == {"kind": "nonsense"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from dataclasses import replace
 from typing import Any
 
 from .. import tokens
+from ..clock import to_rfc3339
 from ..domain import (
     Backer,
     Money,
@@ -127,8 +127,6 @@ def get(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> d
         "publishable_key": svc.settings.stripe_publishable_key,
     }
     if pledge.grace_until is not None:
-        from ..clock import to_rfc3339
-
         body["action_required_until"] = to_rfc3339(pledge.grace_until)
     return body
 
@@ -148,4 +146,4 @@ def cancel(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -
     if cancelled.payment.intent_open:
         svc.queue.send({"kind": "pledge", "campaign_id": campaign_id, "pledge_id": pledge_id})
     svc.events.publish("PledgeCancelled", {"campaign_id": campaign_id, "pledge_id": pledge_id})
-    return pledge_json(replace(cancelled))
+    return pledge_json(cancelled)
