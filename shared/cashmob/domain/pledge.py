@@ -48,6 +48,7 @@ class Payment:
     intent_id: str  # seti_… (setup) or pi_… (hold)
     client_secret: str
     customer_id: str | None = None  # setup flow only
+    payment_method: str | None = None  # the card saved or held, from Stripe's confirmation
     # The settlement charge (setup flow: an off-session PaymentIntent).
     charge_attempt: int = 0
     charge_intent_id: str | None = None

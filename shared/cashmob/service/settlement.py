@@ -150,8 +150,9 @@ def settle_pledge(svc: Services, campaign_id: str, pledge_id: str) -> None:
         _grace_step(svc, pledge)
         return
     if campaign.outcome is None:
-        # Live campaign: only a backer's cancelled pledge has anything to release.
-        if pledge.status is PledgeStatus.CANCELLED and pledge.payment.intent_open:
+        # Live campaign: only a cancelled pledge, or a confirmation that came
+        # too late, can leave something to release.
+        if pledge.status in (PledgeStatus.CANCELLED, PledgeStatus.RELEASED):
             _close_intent(svc, pledge)
         return
     match action_for(campaign.outcome, pledge):
@@ -210,7 +211,6 @@ def _charge(svc: Services, pledge: Pledge) -> None:
 
 
 def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
-    now = svc.clock.now()
     payment = replace(
         pledge.payment,
         charge_intent_id=result.intent_id,
@@ -222,21 +222,45 @@ def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
         metrics.add_metric(name="PledgesCollected", unit="Count", value=1)
         svc.events.publish("PledgeCollected", _ids(pledge))
     elif result.status is ChargeStatus.NEEDS_BACKER:
-        grace_until = now + svc.settings.grace_period
-        after = pledge.moved_to(
-            PledgeStatus.ACTION_REQUIRED,
-            payment=payment,
-            grace_until=grace_until,
-            next_reminder_at=min(now + svc.settings.reminder_interval, grace_until),
+        after = needs_backer(
+            svc,
+            pledge,
+            intent_id=result.intent_id,
+            client_secret=result.client_secret,
+            decline_code=result.decline_code,
         )
         svc.store.save_pledge(pledge, after)
-        svc.events.publish(
-            "PledgeActionRequired", {**_ids(pledge), "decline_code": result.decline_code}
-        )
     else:  # the hold is gone (expired or cancelled at Stripe): nothing to collect
         after = pledge.moved_to(PledgeStatus.RELEASED, payment=replace(payment, intent_open=False))
         svc.store.save_pledge(pledge, after)
         svc.events.publish("PledgeReleased", _ids(pledge))
+
+
+def needs_backer(
+    svc: Services,
+    pledge: Pledge,
+    *,
+    intent_id: str,
+    client_secret: str | None,
+    decline_code: str | None,
+) -> Pledge:
+    """The pledge after a charge the backer must finish: a grace period, with
+    reminders. (The worker and the webhook both reach this; whichever writes
+    first wins, the other sees the pledge already moved.)"""
+    now = svc.clock.now()
+    grace_until = now + svc.settings.grace_period
+    after = pledge.moved_to(
+        PledgeStatus.ACTION_REQUIRED,
+        payment=replace(
+            pledge.payment,
+            charge_intent_id=intent_id,
+            charge_client_secret=client_secret or pledge.payment.charge_client_secret,
+        ),
+        grace_until=grace_until,
+        next_reminder_at=min(now + svc.settings.reminder_interval, grace_until),
+    )
+    svc.events.publish("PledgeActionRequired", {**_ids(pledge), "decline_code": decline_code})
+    return after
 
 
 def _grace_step(svc: Services, pledge: Pledge) -> None:

@@ -114,6 +114,7 @@ def build_models(
         intent_id = UnicodeAttribute()
         client_secret = UnicodeAttribute()
         customer_id = UnicodeAttribute(null=True)
+        payment_method = UnicodeAttribute(null=True)
         intent_open = BooleanAttribute(default=True)
         charge_attempt = NumberAttribute(default=0)
         charge_intent_id = UnicodeAttribute(null=True)
