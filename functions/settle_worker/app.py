@@ -1,6 +1,7 @@
 """Settles units of work from the settlement queue. A failed record is
-reported alone (partial batch response) and SQS redelivers it with backoff;
-after maxReceiveCount it lands in the dead-letter queue."""
+reported alone (partial batch response) and made visible again after an
+exponential backoff; after maxReceiveCount receives SQS parks it in the
+dead-letter queue, where an alarm fires."""
 
 from __future__ import annotations
 
@@ -15,12 +16,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cashmob import services
-from cashmob.observability import handler
+from cashmob.messaging import retry_delay
+from cashmob.observability import handler, logger
 from cashmob.service import settlement
-
-# A batch whose records all failed is reported like any other: each record
-# retries on its own schedule instead of the invocation erroring.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -29,6 +27,20 @@ def record_handler(record: SQSRecord) -> None:
 
 @handler()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
+    # One processor per invocation: it keeps the batch's results as state.
+    # A batch whose records all failed is reported like any other, so each
+    # record retries on its own schedule instead of the invocation erroring.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    queue = services.current().queue
+    for record in event.get("Records", []):
+        if record["messageId"] in failed:
+            receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+            try:
+                queue.retry_later(record["receiptHandle"], retry_delay(receives))
+            except Exception:  # the visibility timeout still brings it back
+                logger.exception("could not delay a failed record")
+    return response

@@ -12,5 +12,6 @@ from cashmob.service import settlement
 @handler()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     summary = settlement.sweep(services.current())
-    logger.info("sweep done", extra=summary)
+    if any(summary.values()):
+        logger.info("sweep done", extra=summary)
     return summary

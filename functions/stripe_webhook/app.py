@@ -32,7 +32,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         try:
-            raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+            raw = (
+                base64.b64decode(body, validate=True)
+                if event.get("isBase64Encoded")
+                else body.encode()
+            )
         except (binascii.Error, ValueError):
             raise BadRequest("The body is not valid base64.") from None
         if len(raw) > 512 * 1024:

@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--stripe-latency-ms", type=float, default=0.0)
 
     emulator = commands.add_parser("stripe-emulator", help="run the Stripe emulator alone")
+    emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=12111)
     emulator.add_argument("--forward-to", default=None)
     emulator.add_argument("--rate-limit", type=float, default=None)
@@ -36,7 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         from .stack import serve
 
         return serve(args)
-    print(f"cashmob {args.command}: not available yet", file=sys.stderr)
+    if args.command == "stripe-emulator":
+        from .stripe_emulator import serve as serve_emulator
+
+        return serve_emulator(args)
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo(args)
+    print(f"cashmob: unknown command {args.command}", file=sys.stderr)
     return 2
 
 

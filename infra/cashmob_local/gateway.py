@@ -31,9 +31,11 @@ class JwtAuthorizer:
     issuer: str = LOCAL_ISSUER
     audience: str = LOCAL_AUDIENCE
     lifetime_seconds: int = 3600
+    leeway_seconds: int = 60
+    now: Callable[[], float] = time.time  # the stack's movable clock
 
     def mint(self, sub: str, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
+        issued = int(now if now is not None else self.now())
         claims = {
             "sub": sub,
             "iss": self.issuer,
@@ -47,16 +49,31 @@ class JwtAuthorizer:
         if not header or not header.lower().startswith("bearer "):
             return None
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 header[7:].strip(),
                 self.secret,
                 algorithms=["HS256"],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["sub", "exp", "iss", "aud"]},
+                # Times are checked below against the stack's clock, not the host's.
+                options={
+                    "require": ["sub", "exp", "iss", "aud"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.PyJWTError:
             return None
+        now = self.now()
+        if (
+            not isinstance(claims.get("exp"), int | float)
+            or claims["exp"] <= now - self.leeway_seconds
+        ):
+            return None
+        if isinstance(claims.get("iat"), int | float) and claims["iat"] > now + self.leeway_seconds:
+            return None
+        return claims
 
 
 class LambdaContext:

@@ -1,11 +1,12 @@
 """`cashmob local`: template.yaml run on one machine.
 
-Today it runs moto in server mode with the template's tables, queues and
-event bus, serves the HTTP API through the API Gateway stand-in (routes and
-JWT authorizer from the template), mints organizer tokens and moves the
-shared clock. Swagger UI is served at /docs. The Stripe emulator, the settlement tick and the SQS pollers
-are the local-stack issue's; until they land, pledge creation answers 503
-(the payment provider is unavailable) rather than pretending.
+moto in server mode holds the template's tables, queues and event bus; the
+API Gateway stand-in serves the routes (and JWT authorizer) the template
+declares; the Stripe emulator (or real Stripe) takes the payments and posts
+signed webhooks back; a tick plays the settlement schedule and pollers feed
+the settlement queue to the worker with SQS batch semantics. Every function
+runs as deployed: same handler, its own environment from the template. One
+movable clock serves the handlers, the tick and the emulator.
 """
 
 from __future__ import annotations
@@ -25,41 +26,11 @@ from werkzeug.wrappers import Request, Response
 from cashmob import services as services_module
 from cashmob.clock import OffsetClock, to_rfc3339
 from cashmob.config import Settings
-from cashmob.domain import Money, Pledge
-from cashmob.domain.errors import PaymentProviderUnavailable
-from cashmob.payments import ChargeResult, IntentRef
 from cashmob.services import Services
 
-from . import openapi, template
-from .gateway import Gateway, JwtAuthorizer
-
-
-class NoStripe:
-    """Stands in until the Stripe emulator exists: every call is 'unavailable'."""
-
-    def _refuse(self) -> Any:
-        raise PaymentProviderUnavailable(
-            "No Stripe is running in this local stack yet.", retry_after=60
-        )
-
-    def start_setup(
-        self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
-    ) -> IntentRef:
-        return self._refuse()
-
-    def start_hold(
-        self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
-    ) -> IntentRef:
-        return self._refuse()
-
-    def charge(self, pledge: Pledge, *, attempt: int, look_up_first: bool) -> ChargeResult:
-        return self._refuse()
-
-    def capture(self, pledge: Pledge) -> ChargeResult:
-        return self._refuse()
-
-    def cancel(self, pledge: Pledge) -> None:
-        self._refuse()
+from . import openapi, runtime, template
+from .gateway import Gateway, JwtAuthorizer, invoke_in_process
+from .stripe_emulator import Faults, StripeEmulator
 
 
 def _free_port() -> int:
@@ -110,82 +81,255 @@ def start_aws() -> tuple[Any, dict[str, str]]:
     return server, refs
 
 
-def serve(args: Namespace) -> int:
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cashmob-local")
-    aws, refs = start_aws()
-    # The functions' environment, exactly as the template gives it.
-    refs.update(template.parameter_defaults())
-    for function in template.resources("AWS::Serverless::Function"):
-        os.environ.update(template.function_environment(function, refs))
-    os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_local")
-    os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_local")
-    os.environ.setdefault("PLEDGE_TOKEN_SECRET", secrets.token_urlsafe(32))
-    os.environ["STRIPE_PUBLISHABLE_KEY"] = os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_local")
-    clock = OffsetClock()
-    services_module.use(Services(Settings(), clock=clock, payments_override=NoStripe()))
+def settings_for(function: str, refs: dict[str, str]) -> Settings:
+    """The function's Settings from its own environment in the template."""
+    env = template.function_environment(function, refs)
+    fields = Settings.model_fields
+    return Settings(**{k.lower(): v for k, v in env.items() if k.lower() in fields})
 
-    authorizer = JwtAuthorizer(secret=secrets.token_urlsafe(32))
-    spec = openapi.render()
-    docs = swagger_page(spec)
 
-    def token(request: Request) -> Response:
-        body = request.get_json(silent=True) or {}
-        sub = body.get("sub")
-        if request.method != "POST" or not isinstance(sub, str) or not sub:
-            return _json(
-                {"error": {"code": "validation_failed", "message": 'Send {"sub": "<organizer>"}.'}},
-                422,
-            )
-        return _json({"token": authorizer.mint(sub, clock.now().timestamp())})
+class Stack:
+    """Everything `cashmob local` runs, startable from tests too."""
 
-    def move_clock(request: Request) -> Response:
-        if request.method == "POST":
+    def __init__(self, args: Namespace) -> None:
+        self.args = args
+        self.clock = OffsetClock()
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.emulator: StripeEmulator | None = None
+        self.servers: list[Any] = []
+
+    # ------------------------------------------------------------ pieces
+
+    def _stripe(self, api_url: str) -> str:
+        args = self.args
+        if args.stripe_api_base:
+            if not os.environ.get("STRIPE_SECRET_KEY", "").startswith(("sk_test_", "rk_test_")):
+                raise SystemExit(
+                    "cashmob local: --stripe-api-base needs STRIPE_SECRET_KEY set to a test-mode key"
+                )
+            if not os.environ.get("STRIPE_WEBHOOK_SECRET"):
+                raise SystemExit(
+                    "cashmob local: set STRIPE_WEBHOOK_SECRET to the secret `stripe listen` prints"
+                )
+            return args.stripe_api_base
+        os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_local")
+        os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_local")
+        self.emulator = StripeEmulator(
+            now=lambda: self.clock.now().timestamp(),
+            secret_key=os.environ["STRIPE_SECRET_KEY"],
+            webhook_secret=os.environ["STRIPE_WEBHOOK_SECRET"],
+            forward_to=args.webhook_forward_to or f"{api_url}/webhooks/stripe",
+            faults=Faults(rate_limit=args.stripe_rate_limit, latency_ms=args.stripe_latency_ms),
+        )
+        server = make_server(args.host, args.stripe_port, self.emulator, threaded=True)
+        self._serve(server, "stripe-emulator")
+        return f"http://{_client_host(args.host)}:{server.server_port}"
+
+    def _serve(self, server: Any, name: str) -> None:
+        self.servers.append(server)
+        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    # ------------------------------------------------------------ start
+
+    def start(self) -> str:
+        args = self.args
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cashmob-local")
+        self.aws, refs = start_aws()
+        queue_urls = {name: refs[name] for name in template.resources("AWS::SQS::Queue")}
+        api = make_server(args.host, args.port, None, threaded=True)  # app set below
+        api_url = f"http://{_client_host(args.host)}:{api.server_port}"
+        os.environ["STRIPE_API_BASE"] = self._stripe(api_url)
+        os.environ.setdefault("PLEDGE_TOKEN_SECRET", secrets.token_urlsafe(32))
+        os.environ.setdefault("STRIPE_PUBLISHABLE_KEY", "pk_test_local")
+        refs.update(template.parameter_defaults())
+        refs["StripePublishableKey"] = os.environ["STRIPE_PUBLISHABLE_KEY"]
+        functions = template.resources("AWS::Serverless::Function")
+        concurrency = int(refs.get("SettlementConcurrency", "2"))
+        # The workers all run in this one process and share one Stripe pacer:
+        # it gets the whole budget rather than a share per worker.
+        refs["SettlementConcurrency"] = "1"
+        self.services = {
+            name: Services(settings_for(name, refs), clock=self.clock) for name in functions
+        }
+        refs["SettlementConcurrency"] = str(concurrency)
+        self.services_default = self.services["ApiFunction"]
+        services_module.use(self.services_default)
+
+        self.authorizer = JwtAuthorizer(
+            secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
+        )
+        api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self._extra_routes())
+        self._serve(api, "api")
+        self.api_url = api_url
+
+        import boto3
+
+        sqs = boto3.client("sqs")
+        for source in runtime.event_sources(functions):
+            url = queue_urls[source["queue"]]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            for i in range(concurrency):
+                poller = runtime.QueuePoller(
+                    boto3.client("sqs"),
+                    function=source["function"],
+                    queue_url=url,
+                    queue_arn=arn,
+                    batch_size=source["batch_size"],
+                    partial=source["partial"],
+                    invoke=self.invoke,
+                    stop=self.stop_event,
+                    name=f"sqs-{source['function']}-{i}",
+                )
+                poller.start()
+                self.threads.append(poller)
+        self.ticker = runtime.Ticker(
+            runtime.schedules(functions), args.tick, self.invoke, self.stop_event
+        )
+        self.ticker.start()
+        self.threads.append(self.ticker)
+        return api_url
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        with services_module.scoped(self.services[function]):
+            return invoke_in_process(function, event)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for server in self.servers:
+            server.shutdown()
+        if self.emulator is not None:
+            self.emulator.stop()
+        self.aws.stop()
+
+    # ------------------------------------------------------------ /_local
+
+    def _extra_routes(self) -> dict[str, Any]:
+        clock, authorizer = self.clock, self.authorizer
+        spec = openapi.render()
+        docs = swagger_page(spec)
+
+        def token(request: Request) -> Response:
             body = request.get_json(silent=True) or {}
-            seconds = body.get("advance_seconds")
-            if type(seconds) not in (int, float) or seconds < 0:
+            sub = body.get("sub")
+            if request.method != "POST" or not isinstance(sub, str) or not sub:
                 return _json(
                     {
                         "error": {
                             "code": "validation_failed",
-                            "message": "advance_seconds must be >= 0.",
+                            "message": 'Send {"sub": "<organizer>"}.',
                         }
                     },
                     422,
                 )
-            clock.advance(seconds)
-        return _json({"now": to_rfc3339(clock.now())})
+            return _json({"token": authorizer.mint(sub)})
 
-    extra = {
-        "/_local/token": token,
-        "/_local/clock": move_clock,
-        "/openapi.json": lambda _: Response(spec, mimetype="application/json"),
-        "/docs": lambda _: Response(docs, mimetype="text/html"),
-    }
-    gateway = Gateway(authorizer, extra=extra)
-    server = make_server(args.host, args.port, gateway, threaded=True)
-    url = f"http://{args.host}:{args.port}"
+        def move_clock(request: Request) -> Response:
+            if request.method == "POST":
+                body = request.get_json(silent=True) or {}
+                seconds = body.get("advance_seconds")
+                if type(seconds) not in (int, float) or seconds < 0:
+                    return _json(
+                        {
+                            "error": {
+                                "code": "validation_failed",
+                                "message": "advance_seconds must be >= 0.",
+                            }
+                        },
+                        422,
+                    )
+                clock.advance(seconds)
+            return _json({"now": to_rfc3339(clock.now())})
+
+        def tick(request: Request) -> Response:
+            if request.method != "POST":
+                return _json({"error": {"code": "method_not_allowed", "message": "POST"}}, 405)
+            self.ticker.tick()
+            return _json({"ticked": True, "now": to_rfc3339(clock.now())})
+
+        def status(request: Request) -> Response:
+            import boto3
+
+            sqs = boto3.client("sqs")
+            queues = {}
+            for name in template.resources("AWS::SQS::Queue"):
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                queues[name] = {k: int(v) for k, v in attrs.items()}
+            body: dict[str, Any] = {"now": to_rfc3339(clock.now()), "queues": queues}
+            if self.emulator is not None:
+                e = self.emulator
+                body["stripe"] = {
+                    "url": os.environ["STRIPE_API_BASE"],
+                    "events": len(e.events),
+                    "webhooks_pending": len(e._outbox) + e._in_flight,
+                    "webhooks_failed": e.failed_deliveries,
+                }
+            return _json(body)
+
+        return {
+            "/_local/token": token,
+            "/_local/clock": move_clock,
+            "/_local/tick": tick,
+            "/_local/status": status,
+            "/openapi.json": lambda _: Response(spec, mimetype="application/json"),
+            "/docs": lambda _: Response(docs, mimetype="text/html"),
+        }
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def serve(args: Namespace) -> int:
+    import logging
+    import warnings
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Powertools warns on every invocation without custom metrics; locally that is noise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    stack = Stack(args)
+    url = stack.start()
+    stripe_url = os.environ["STRIPE_API_BASE"]
+    print(f"cashmob local: API on {url}", flush=True)
+    print(f"  Swagger UI      {url}/docs   (OpenAPI: {url}/openapi.json)", flush=True)
+    if stack.emulator is not None:
+        print(
+            f"  Stripe emulator {stripe_url}   keys: sk_test_local / pk_test_local, "
+            f"webhooks signed with whsec_local -> {stack.emulator.forward_to}",
+            flush=True,
+        )
+    else:
+        print(f"  Stripe          {stripe_url} (real test mode)", flush=True)
     print(
-        f"cashmob local: API on {url}  (Swagger UI: {url}/docs, OpenAPI: {url}/openapi.json)",
-        flush=True,
+        f"  settlement tick every {args.tick:g} s; settlement queue polled continuously", flush=True
     )
     print(
-        f'  organizer token: curl -s -XPOST {url}/_local/token -d \'{{"sub": "alice"}}\'',
+        f'  try: curl -s -XPOST {url}/_local/token -d \'{{"sub": "alice"}}\'   '
+        f"then POST {url}/campaigns with that bearer token (README: 'Try it').",
         flush=True,
     )
-    print("  Stripe emulator, settlement tick and SQS pollers: not in this build yet.", flush=True)
+    print("  Ctrl-C stops everything.", flush=True)
 
-    stop = threading.Event()
+    done = threading.Event()
 
     def shutdown(*_: Any) -> None:
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        done.set()
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    try:
-        server.serve_forever()
-    finally:
-        aws.stop()
+    done.wait()
+    stack.stop()
     print("cashmob local: stopped", flush=True)
     return 0

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     reminder_interval_hours: int = Field(default=48, ge=1)
     settlement_delay_seconds: int = Field(default=60, ge=0)
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
-    stripe_requests_per_second: float = Field(default=20.0, gt=0)
+    # Settlement's Stripe budget (requests/s, all workers together) and how
+    # many workers share it; 0 means unpaced (the API never waits for Stripe).
+    stripe_requests_per_second: float = Field(default=0.0, ge=0)
+    settlement_concurrency: int = Field(default=1, ge=1)
     page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
 

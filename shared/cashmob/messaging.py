@@ -12,6 +12,14 @@ import boto3
 from .observability import logger
 
 SOURCE = "cashmob"
+# Backoff for failed settlement work: 2 s after the first failure, doubling,
+# at most 5 minutes (below the queue's visibility timeout).
+RETRY_BASE_SECONDS = 2
+RETRY_MAX_SECONDS = 300
+
+
+def retry_delay(receive_count: int) -> int:
+    return min(RETRY_BASE_SECONDS * 2 ** max(receive_count - 1, 0), RETRY_MAX_SECONDS)
 
 
 class WorkQueue:
@@ -30,6 +38,14 @@ class WorkQueue:
             QueueUrl=self.queue_url,
             MessageBody=json.dumps(message, sort_keys=True),
             DelaySeconds=min(max(delay_seconds, 0), 900),
+        )
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Makes a received message visible again after `delay_seconds`."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=delay_seconds,
         )
 
     def send_many(self, messages: Iterable[Mapping[str, Any]]) -> int:

@@ -4,6 +4,9 @@ invocations. Tests and the local stack install their own with `use`."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -35,7 +38,13 @@ class Services:
             return self.payments_override
         from .payments.stripe_gateway import StripeGateway  # deferred: stripe is a heavy import
 
-        return StripeGateway(self.settings, self.secrets)
+        limiter = None
+        if self.settings.stripe_requests_per_second:
+            from .pacing import RateLimiter
+
+            share = self.settings.stripe_requests_per_second / self.settings.settlement_concurrency
+            limiter = RateLimiter(share)
+        return StripeGateway(self.settings, self.secrets, limiter=limiter)
 
     @cached_property
     def queue(self) -> WorkQueue:
@@ -48,9 +57,13 @@ class Services:
 
 _lock = threading.Lock()
 _current: Services | None = None
+_scoped: ContextVar[Services | None] = ContextVar("cashmob_services", default=None)
 
 
 def current() -> Services:
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     global _current
     with _lock:
         if _current is None:
@@ -63,3 +76,14 @@ def use(services: Services | None) -> None:
     global _current
     with _lock:
         _current = services
+
+
+@contextmanager
+def scoped(services: Services) -> Iterator[Services]:
+    """Installs `services` for the current thread or task only: the local stack
+    runs several functions, each with its own environment, in one process."""
+    token = _scoped.set(services)
+    try:
+        yield services
+    finally:
+        _scoped.reset(token)

@@ -22,6 +22,7 @@ from ..config import Settings
 from ..domain import Money, PaymentFlow, Pledge
 from ..domain.errors import PaymentProviderError, PaymentProviderUnavailable
 from ..observability import logger, metrics
+from ..pacing import RateLimiter
 from ..secrets import Secrets
 from .gateway import ChargeResult, ChargeStatus, IntentRef
 
@@ -48,9 +49,12 @@ def _metadata(campaign_id: str, pledge_id: str, **extra: str) -> dict[str, str]:
 
 
 class StripeGateway:
-    def __init__(self, settings: Settings, secrets: Secrets) -> None:
+    def __init__(
+        self, settings: Settings, secrets: Secrets, *, limiter: RateLimiter | None = None
+    ) -> None:
         self._settings = settings
         self._secrets = secrets
+        self._limiter = limiter
 
     @cached_property
     def _stripe(self) -> Any:
@@ -75,6 +79,8 @@ class StripeGateway:
         """One Stripe request, with transient and programming errors mapped.
         Card errors, and invalid-request errors whose code is `expected`, reach
         the caller as Stripe raised them."""
+        if self._limiter is not None:
+            self._limiter.acquire()
         try:
             return fn(*args, **kwargs)
         except stripe.RateLimitError as error:

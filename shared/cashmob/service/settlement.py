@@ -38,6 +38,11 @@ CHECK_INTERVAL = timedelta(seconds=60)
 # How long a settling campaign may wait for its messages before the
 # completion check sends its stragglers again.
 STRAGGLER_AFTER = timedelta(minutes=5)
+# After the last page is sent, completion is checked with a growing delay
+# (seconds) until no pledge is left; the sweep's minute check is the backstop.
+COMPLETE_FIRST_DELAY = 2
+COMPLETE_MAX_DELAY = 60
+COMPLETE_ROUNDS = 20
 # Stripe forgets idempotency keys after 24 h: look a charge up before retrying it.
 STRIPE_KEY_MEMORY = timedelta(hours=23)
 OPEN_WORK = frozenset(
@@ -99,7 +104,7 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
     elif kind == "pledge":
         settle_pledge(svc, message["campaign_id"], message["pledge_id"])
     elif kind == "complete":
-        complete(svc, message["campaign_id"])
+        complete(svc, message["campaign_id"], int(message.get("round", 0)))
     else:
         raise ValueError(f"unknown settlement message kind {kind!r}")
 
@@ -141,6 +146,17 @@ def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
     )
     if page.next_cursor:
         svc.queue.send({"kind": "page", "campaign_id": campaign_id, "cursor": page.next_cursor})
+    else:
+        _check_later(svc, campaign_id, 1)
+
+
+def _check_later(svc: Services, campaign_id: str, round_: int) -> None:
+    if round_ > COMPLETE_ROUNDS:
+        return  # the sweep keeps checking every CHECK_INTERVAL
+    delay = min(COMPLETE_FIRST_DELAY * 2 ** (round_ - 1), COMPLETE_MAX_DELAY)
+    svc.queue.send(
+        {"kind": "complete", "campaign_id": campaign_id, "round": round_}, delay_seconds=delay
+    )
 
 
 def settle_pledge(svc: Services, campaign_id: str, pledge_id: str) -> None:
@@ -303,16 +319,17 @@ def _grace_step(svc: Services, pledge: Pledge) -> None:
         svc.events.publish("PledgeFailed", _ids(pledge))
 
 
-def complete(svc: Services, campaign_id: str) -> None:
+def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:
     """Finishes the campaign once no pledge is left to settle (a pledge in its
-    grace period does not hold the campaign back; its totals are refreshed)."""
+    grace period does not hold the campaign back; its totals are refreshed).
+    `round_` > 0: a follow-up after fan-out, which schedules the next one."""
     campaign = svc.store.get_campaign(campaign_id)
     if campaign.outcome is None or campaign.next_check_at is None:
         return
     now = svc.clock.now()
     collected = Tally()
     released = failed = pending_action = 0
-    waiting: list[Pledge] = []
+    waiting: list[str] = []  # ids only: settlement never holds a campaign's pledges
     for pledge in svc.store.all_pledges(campaign_id):
         match pledge.status:
             case PledgeStatus.COLLECTED:
@@ -324,12 +341,14 @@ def complete(svc: Services, campaign_id: str) -> None:
             case PledgeStatus.ACTION_REQUIRED:
                 pending_action += pledge.amount.amount
         if action_for(campaign.outcome, pledge) is not Action.NONE:
-            waiting.append(pledge)
+            waiting.append(pledge.id)
     if waiting:
         if campaign.locked_at and now - campaign.locked_at > STRAGGLER_AFTER:
             svc.queue.send_many(
-                {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id} for p in waiting
+                {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p} for p in waiting
             )
+        elif round_:
+            _check_later(svc, campaign_id, round_ + 1)
         return
     if campaign.status is CampaignStatus.CANCELLED:
         svc.store.save_campaign(campaign, replace(campaign, next_check_at=None))

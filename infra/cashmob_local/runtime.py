@@ -1,0 +1,152 @@
+"""What AWS does around the functions, on one machine: the SQS event source
+(batches, partial failures, visibility timeouts, redelivery, the DLQ through
+the queue's own redrive policy) and the settlement schedule as a tick."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cashmob.observability import logger
+
+Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def sqs_record(
+    message: dict[str, Any], queue_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """An SQS event record for a received message, as Lambda's event source builds it."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": dict(message.get("MessageAttributes") or {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def event_sources(template_functions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SQS event source mappings the template declares."""
+    found = []
+    for function, props in template_functions.items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                p = event["Properties"]
+                found.append(
+                    {
+                        "function": function,
+                        "queue": p["Queue"]["Fn::GetAtt"][0],
+                        "batch_size": int(p.get("BatchSize", 10)),
+                        "partial": "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+                    }
+                )
+    return found
+
+
+def schedules(template_functions: dict[str, dict[str, Any]]) -> list[str]:
+    return [
+        function
+        for function, props in template_functions.items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] in ("ScheduleV2", "Schedule")
+    ]
+
+
+class QueuePoller(threading.Thread):
+    """Receives batches and invokes the function; deletes what succeeded. A
+    failed record stays on the queue and comes back when its visibility
+    timeout ends; SQS itself moves it to the DLQ after maxReceiveCount."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        *,
+        function: str,
+        queue_url: str,
+        queue_arn: str,
+        batch_size: int,
+        partial: bool,
+        invoke: Invoke,
+        stop: threading.Event,
+        name: str,
+    ) -> None:
+        super().__init__(daemon=True, name=name)
+        self.sqs = sqs
+        self.function = function
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.batch_size = batch_size
+        self.partial = partial
+        self.invoke = invoke
+        self.stop_event = stop
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                logger.exception("queue poller error", extra={"function": self.function})
+                self.stop_event.wait(1.0)
+
+    def poll_once(self) -> int:
+        got = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = got.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
+        try:
+            result = self.invoke(self.function, event) or {}
+        except Exception:
+            # The whole batch failed: every message returns after its visibility timeout.
+            logger.exception("worker invocation failed", extra={"function": self.function})
+            return len(messages)
+        failed = (
+            {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            if self.partial
+            else set()
+        )
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        return len(messages)
+
+
+class Ticker(threading.Thread):
+    """Invokes the scheduled functions every `every` seconds."""
+
+    def __init__(
+        self, functions: list[str], every: float, invoke: Invoke, stop: threading.Event
+    ) -> None:
+        super().__init__(daemon=True, name="schedule-tick")
+        self.functions = functions
+        self.every = every
+        self.invoke = invoke
+        self.stop_event = stop
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            self.tick()
+
+    def tick(self) -> None:
+        for function in self.functions:
+            try:
+                self.invoke(function, {"source": "cashmob.local.tick"})
+            except Exception:
+                logger.exception("scheduled invocation failed", extra={"function": function})
