@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--forward-to", default=None)
     emulator.add_argument("--rate-limit", type=float, default=None)
     emulator.add_argument("--latency-ms", type=float, default=0.0)
+    demo = commands.add_parser("demo", help="a scripted cashmob against the local stack")
+    demo.add_argument("--url", default=None, help="a running `cashmob local` (default: start one)")
+    demo.add_argument("--backers", type=int, default=2000)
+    demo.add_argument("--variant", choices=["success", "missed", "both"], default="both")
+    demo.add_argument("--workers", type=int, default=8, help="backers pledging at once")
     return parser
 
 

@@ -310,6 +310,33 @@ def test_backer_reads_and_cancels_with_the_pledge_token(gateway, store, services
     assert_error(status, body, 409)
 
 
+def test_cancel_racing_stripes_confirmation_still_cancels(gateway, store, services, monkeypatch):
+    """Found by the demo: the activation webhook and the backer's DELETE land
+    together; the cancel reads again instead of answering 409."""
+    cid = new_campaign()["id"]
+    _, created, _ = pledge(cid)
+    pid = created["pledge"]["id"]
+    original = store.save_pledge
+    raced = []
+
+    def confirmation_lands_first(before, after, **kwargs):
+        if not raced:
+            raced.append(True)
+            original(
+                before, before.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW
+            )
+        return original(before, after, **kwargs)
+
+    monkeypatch.setattr(store, "save_pledge", confirmation_lands_first)
+    status, body, _ = call(
+        "DELETE",
+        f"/campaigns/{cid}/pledges/{pid}",
+        headers={"X-Pledge-Token": created["pledge_token"]},
+    )
+    assert status == 200 and body["status"] == "cancelled", body
+    assert raced and store.progress(cid).backers == 0
+
+
 def test_unknown_pledge_is_404(gateway):
     cid = new_campaign()["id"]
     status, body, _ = call(

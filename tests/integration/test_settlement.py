@@ -10,54 +10,9 @@ import pytest
 
 from cashmob.domain import CampaignStatus, FundingModel, Money, PaymentFlow, PledgeStatus
 from cashmob.service import settlement
-from cashmob_local import template
 from tests.events import FakeContext
+from tests.integration.settling import drain, sqs_record, sweep_handler, worker_handler
 from tests.unit.factories import NOW, campaign, pledge
-
-sweep_handler = template.load_handler("SettlementFunction")
-worker_handler = template.load_handler("SettleWorkerFunction")
-
-
-def sqs_record(message: dict) -> dict:
-    """An SQS event record for a received message, as Lambda's event source builds it."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:SettlementQueue",
-        "awsRegion": "us-east-1",
-    }
-
-
-def drain(settings, *, fail_first: int = 0, max_rounds: int = 200) -> int:
-    """Feeds queue messages to the worker handler in SQS batches until the queue is empty."""
-    sqs = boto3.client("sqs")
-    delivered = 0
-    for _ in range(max_rounds):
-        got = sqs.receive_message(QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10)
-        messages = got.get("Messages", [])
-        if not messages:
-            return delivered
-        event = {"Records": [sqs_record(m) for m in messages]}
-        result = worker_handler(event, FakeContext())
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for m in messages:
-            if m["MessageId"] in failed:
-                sqs.change_message_visibility(
-                    QueueUrl=settings.settlement_queue_url,
-                    ReceiptHandle=m["ReceiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                sqs.delete_message(
-                    QueueUrl=settings.settlement_queue_url, ReceiptHandle=m["ReceiptHandle"]
-                )
-        delivered += len(messages)
-    raise AssertionError("the queue never drained")
 
 
 def seed(

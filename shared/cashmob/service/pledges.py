@@ -131,6 +131,9 @@ def get(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> d
     return body
 
 
+CANCEL_ATTEMPTS = 3
+
+
 def cancel(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> dict[str, Any]:
     """Backer cancels before the deadline; any hold is released by the worker."""
     pledge = _authorized(svc, campaign_id, pledge_id, token)
@@ -138,11 +141,17 @@ def cancel(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -
     now = svc.clock.now()
     if not campaign.is_open(now):
         raise CampaignClosed("Pledges can only be cancelled before the deadline.")
-    cancelled = svc.store.save_pledge(
-        pledge,
-        pledge.moved_to(PledgeStatus.CANCELLED),
-        open_campaign_at=now,
-    )
+    for attempt in range(CANCEL_ATTEMPTS):
+        if attempt:  # Stripe's confirmation landed at the same moment: read again
+            pledge = svc.store.get_pledge(campaign_id, pledge_id)
+        try:
+            cancelled = svc.store.save_pledge(
+                pledge, pledge.moved_to(PledgeStatus.CANCELLED), open_campaign_at=now
+            )
+            break
+        except ConcurrentUpdate:
+            if attempt == CANCEL_ATTEMPTS - 1:
+                raise
     if cancelled.payment.intent_open:
         svc.queue.send({"kind": "pledge", "campaign_id": campaign_id, "pledge_id": pledge_id})
     svc.events.publish("PledgeCancelled", {"campaign_id": campaign_id, "pledge_id": pledge_id})

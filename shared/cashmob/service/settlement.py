@@ -82,7 +82,10 @@ def sweep(svc: Services) -> dict[str, int]:
                 svc.store.save_campaign(
                     campaign, replace(campaign, next_check_at=now + CHECK_INTERVAL)
                 )
-                svc.queue.send({"kind": "complete", "campaign_id": campaign_id})
+                # No outcome yet: the lock was taken but its `decide` was lost
+                # (the sweep died after the write): decide again.
+                kind = "decide" if campaign.outcome is None else "complete"
+                svc.queue.send({"kind": kind, "campaign_id": campaign_id})
                 checked += 1
         except ConcurrentUpdate:
             logger.info("campaign taken by another sweep", extra={"campaign_id": campaign_id})

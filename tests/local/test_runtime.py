@@ -1,0 +1,117 @@
+"""The local stack's stand-ins for AWS plumbing: the SQS event source (batch
+semantics, partial failures, redelivery, the DLQ) and the schedule tick."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cashmob.pacing import RateLimiter
+from cashmob_local import runtime, template
+
+
+@pytest.fixture
+def queues():
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        work = sqs.create_queue(
+            QueueName="work",
+            Attributes={
+                "VisibilityTimeout": "0",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}
+                ),
+            },
+        )["QueueUrl"]
+        yield sqs, work, dlq
+
+
+def poller(sqs, url, invoke, partial=True):
+    return runtime.QueuePoller(
+        sqs,
+        function="Worker",
+        queue_url=url,
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
+        batch_size=10,
+        partial=partial,
+        invoke=invoke,
+        stop=threading.Event(),
+        name="test",
+    )
+
+
+def count(sqs, url):
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_successes_are_deleted_and_only_failures_come_back(queues):
+    sqs, work, _ = queues
+    for body in ("ok-1", "bad", "ok-2"):
+        sqs.send_message(QueueUrl=work, MessageBody=body)
+    seen = []
+
+    def invoke(function, event):
+        seen.extend(r["body"] for r in event["Records"])
+        assert all(r["eventSource"] == "aws:sqs" for r in event["Records"])
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "bad"
+            ]
+        }
+
+    p = poller(sqs, work, invoke)
+    p.poll_once()
+    assert sorted(seen) == ["bad", "ok-1", "ok-2"]
+    p.poll_once()
+    assert seen[-1] == "bad"  # redelivered alone
+
+
+def test_poison_lands_in_the_dead_letter_queue_after_max_receives(queues):
+    sqs, work, dlq = queues
+    sqs.send_message(QueueUrl=work, MessageBody="poison")
+    receives = []
+
+    def invoke(function, event):
+        receives.append(event["Records"][0]["attributes"]["ApproximateReceiveCount"])
+        raise RuntimeError("worker crashed")
+
+    p = poller(sqs, work, invoke)
+    for _ in range(6):
+        p.poll_once()
+    assert receives == ["1", "2", "3"]
+    assert count(sqs, work) == 0 and count(sqs, dlq) == 1
+
+
+def test_the_template_declares_one_sqs_source_and_one_schedule():
+    functions = template.resources("AWS::Serverless::Function")
+    sources = runtime.event_sources(functions)
+    assert [(s["function"], s["queue"], s["partial"]) for s in sources] == [
+        ("SettleWorkerFunction", "SettlementQueue", True)
+    ]
+    assert runtime.schedules(functions) == ["SettlementFunction"]
+
+
+def test_the_limiter_spaces_calls_evenly():
+    now = [0.0]
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(20, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(41):
+        limiter.acquire()
+    assert now[0] == pytest.approx(2.0)  # 41 calls at 20/s span 2 s
+    assert waits and all(w == pytest.approx(0.05) for w in waits)
+    with pytest.raises(ValueError):
+        RateLimiter(0)
