@@ -46,17 +46,28 @@ class Tally:
 
 
 class Bar:
+    """A progress bar on a terminal; a line per tenth otherwise (logs, CI)."""
+
     def __init__(self, label: str, total: int) -> None:
         self.label, self.total, self.done = label, total, 0
         self.started = time.monotonic()
         self._lock = threading.Lock()
+        self._drawn = 0.0
+        self._tty = sys.stderr.isatty()
+        self._tenth = 0
 
     def step(self, n: int = 1) -> None:
         with self._lock:
             self.done += n
-            self.draw()
+            if self._tty and time.monotonic() - self._drawn > 0.1:
+                self.draw()
+            elif not self._tty and self.done * 10 // max(self.total, 1) > self._tenth:
+                self._tenth = self.done * 10 // max(self.total, 1)
+                self.draw()
+                sys.stderr.write("\n")
 
     def draw(self, note: str = "") -> None:
+        self._drawn = time.monotonic()
         width = 30
         filled = int(width * self.done / max(self.total, 1))
         rate = self.done / max(time.monotonic() - self.started, 1e-6)
@@ -194,7 +205,8 @@ def _settle(api: Api, campaign_id: str) -> dict[str, Any]:
         waiting = (
             queue["ApproximateNumberOfMessages"] + queue["ApproximateNumberOfMessagesNotVisible"]
         )
-        bar.draw(f"status {campaign['status']}, {waiting} queued")
+        if sys.stderr.isatty():
+            bar.draw(f"status {campaign['status']}, {waiting} queued")
         if campaign["status"] in ("succeeded", "failed") and api.quiet():
             bar.done = 1
             bar.close()

@@ -40,14 +40,14 @@ class Api:
         raw: bytes | None = None,
     ) -> tuple[int, Any]:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(  # noqa: S310 - our own local http URL
+        request = urllib.request.Request(
             self.base + path,
             data=data,
             method=method,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 text = response.read()
                 status = response.status
         except urllib.error.HTTPError as error:
@@ -146,7 +146,7 @@ def local_stack(
         "3600",
         *extra,
     ]
-    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
     running = Running(
         Api(f"http://127.0.0.1:{port}"), f"http://127.0.0.1:{stripe_port}", process, log.name
     )

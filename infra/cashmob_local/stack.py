@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import threading
 from argparse import Namespace
 from typing import Any
@@ -31,12 +30,6 @@ from cashmob.services import Services
 from . import openapi, runtime, template
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
 from .stripe_emulator import Faults, StripeEmulator
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -59,25 +52,64 @@ def swagger_page(spec: str) -> str:
     )
 
 
+class SerializedMoto:
+    """moto's WSGI app with DynamoDB requests one at a time. moto's DynamoDB
+    snapshots a table for every transaction and is not safe against
+    concurrent writers (it fails with 'dictionary changed size during
+    iteration'); real DynamoDB has no such limit. Other services (SQS long
+    polls) are not held up."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self.app = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers, exc_info]
+            return lambda _data: None
+
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with self.lock:
+                body = b"".join(self.app(environ, capture))
+        else:
+            body = b"".join(self.app(environ, capture))
+        start_response(*captured)
+        return [body]
+
+
+def serve_moto(host: str, port: int) -> Any:
+    server = make_server(host, port, SerializedMoto(), threaded=True)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    return server
+
+
 def start_aws() -> tuple[Any, dict[str, str]]:
     """moto in server mode, with everything template.yaml declares."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_REGION", "us-east-1")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    external = os.environ.get("CASHMOB_LOCAL_AWS_ENDPOINT")  # benchmarks: moto elsewhere
+    server = None
+    if external:
+        os.environ["AWS_ENDPOINT_URL"] = external
+    else:
+        server = serve_moto("127.0.0.1", 0)
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server.server_port}"
     template.create_tables(boto3.client("dynamodb"))
     queues = template.create_queues(boto3.client("sqs"))
-    bus = boto3.client("events").create_event_bus(Name="cashmob-local-events")["EventBusArn"]
+    events = boto3.client("events")
+    if "cashmob-local-events" not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+        events.create_event_bus(Name="cashmob-local-events")
     refs = {name: name for name in template.table_definitions()}
     refs.update(queues)
-    refs["EventBus"] = bus.rsplit("/", 1)[-1]
+    refs["EventBus"] = "cashmob-local-events"
     return server, refs
 
 
@@ -156,6 +188,12 @@ class Stack:
             name: Services(settings_for(name, refs), clock=self.clock) for name in functions
         }
         refs["SettlementConcurrency"] = str(concurrency)
+        crash_rate = float(os.environ.get("CASHMOB_LOCAL_WORKER_CRASH_RATE", "0") or 0)
+        if crash_rate:
+            from . import chaos
+
+            for name in ("SettleWorkerFunction", "SettlementFunction"):
+                chaos.install(self.services[name], crash_rate)
         self.services_default = self.services["ApiFunction"]
         services_module.use(self.services_default)
 
@@ -205,7 +243,8 @@ class Stack:
             server.shutdown()
         if self.emulator is not None:
             self.emulator.stop()
-        self.aws.stop()
+        if self.aws is not None:
+            self.aws.shutdown()
 
     # ------------------------------------------------------------ /_local
 

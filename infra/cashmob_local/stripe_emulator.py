@@ -836,16 +836,33 @@ class StripeEmulator:
             return Response(json.dumps(asdict(self.faults)), mimetype="application/json")
         if path == "/_emulator/requests":
             with self._lock:
-                counts = Counter(
-                    f"{r['method']} {r['path'].split('/')[2] if r['path'].count('/') >= 2 else r['path']}"
-                    for r in self.request_log
+                log = list(self.request_log)
+            endpoints: dict[str, dict[str, Any]] = {}
+            for r in log:
+                parts = r["path"].split("/")
+                name = f"{r['method']} /{'/'.join(parts[1:3])}" + (
+                    f"/*/{parts[4]}" if len(parts) > 4 else "/*" if len(parts) > 3 else ""
                 )
-                body = {
-                    "total": len(self.request_log),
-                    "by_endpoint": dict(counts),
-                    "by_status": dict(Counter(str(r["status"]) for r in self.request_log)),
-                }
+                entry = endpoints.setdefault(
+                    name, {"count": 0, "status": Counter(), "first": r["at"], "last": r["at"]}
+                )
+                entry["count"] += 1
+                entry["status"][str(r["status"])] += 1
+                entry["first"], entry["last"] = (
+                    min(entry["first"], r["at"]),
+                    max(entry["last"], r["at"]),
+                )
+            body = {
+                "total": len(log),
+                "by_status": dict(Counter(str(r["status"]) for r in log)),
+                "endpoints": {k: {**v, "status": dict(v["status"])} for k, v in endpoints.items()},
+            }
             return Response(json.dumps(body), mimetype="application/json")
+        if path == "/_emulator/reset-log" and request.method == "POST":
+            with self._lock:
+                self.request_log.clear()
+                self._windows.clear()
+            return Response("{}", mimetype="application/json")
         if path == "/_emulator/charges":
             return Response(json.dumps(self.succeeded_charges()), mimetype="application/json")
         if path == "/_emulator/webhooks":

@@ -77,9 +77,12 @@ def ttl_attributes(template: Mapping[str, Any] | None = None) -> dict[str, str]:
 
 
 def create_tables(dynamodb_client: Any, template: Mapping[str, Any] | None = None) -> list[str]:
+    """Creates every table the template declares (those that exist are kept)."""
     names = []
+    existing = set(dynamodb_client.list_tables().get("TableNames", []))
     for name, spec in table_definitions(template).items():
-        dynamodb_client.create_table(**spec)
+        if name not in existing:
+            dynamodb_client.create_table(**spec)
         names.append(name)
     for name, attribute in ttl_attributes(template).items():
         dynamodb_client.update_time_to_live(

@@ -60,13 +60,12 @@ def create(
     a Stripe failure resumes with the same Stripe idempotency keys."""
     pledge_id = derived_id("plg", campaign_id, idempotency_key)
     request_hash = _request_hash(body)
-    existing = svc.store.find_pledge(campaign_id, pledge_id)
+    campaign, existing = svc.store.campaign_and_pledge(campaign_id, pledge_id)
     if existing is not None:
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
         return _response(svc, existing), False
 
-    campaign = svc.store.get_campaign(campaign_id)
     now = svc.clock.now()
     amount: Money = chargeable(body["amount"], body["currency"])
     campaign.check_pledge(amount, now)

@@ -105,7 +105,13 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
     elif kind == "page":
         send_page(svc, message["campaign_id"], message.get("cursor"))
     elif kind == "pledge":
-        settle_pledge(svc, message["campaign_id"], message["pledge_id"])
+        outcome = message.get("outcome")
+        settle_pledge(
+            svc,
+            message["campaign_id"],
+            message["pledge_id"],
+            Outcome(outcome) if outcome else None,
+        )
     elif kind == "complete":
         complete(svc, message["campaign_id"], int(message.get("round", 0)))
     else:
@@ -144,8 +150,12 @@ def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
     page = svc.store.pledges(
         campaign_id, limit=svc.settings.page_size, after=cursor, statuses=OPEN_WORK
     )
+    # The outcome is fixed once decided: each message carries it, so settling
+    # a pledge reads only the pledge.
+    outcome = svc.store.get_campaign(campaign_id).outcome if page.items else None
     svc.queue.send_many(
-        {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id} for p in page.items
+        {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id, "outcome": outcome}
+        for p in page.items
     )
     if page.next_cursor:
         svc.queue.send({"kind": "page", "campaign_id": campaign_id, "cursor": page.next_cursor})
@@ -162,19 +172,23 @@ def _check_later(svc: Services, campaign_id: str, round_: int) -> None:
     )
 
 
-def settle_pledge(svc: Services, campaign_id: str, pledge_id: str) -> None:
-    campaign = svc.store.get_campaign(campaign_id)
+def settle_pledge(
+    svc: Services, campaign_id: str, pledge_id: str, outcome: Outcome | None = None
+) -> None:
+    """`outcome`: the campaign's, when the message carries it (else it is read)."""
     pledge = svc.store.get_pledge(campaign_id, pledge_id)
     if pledge.status is PledgeStatus.ACTION_REQUIRED:
         _grace_step(svc, pledge)
         return
-    if campaign.outcome is None:
+    if outcome is None:
+        outcome = svc.store.get_campaign(campaign_id).outcome
+    if outcome is None:
         # Live campaign: only a cancelled pledge, or a confirmation that came
         # too late, can leave something to release.
         if pledge.status in (PledgeStatus.CANCELLED, PledgeStatus.RELEASED):
             _close_intent(svc, pledge)
         return
-    match action_for(campaign.outcome, pledge):
+    match action_for(outcome, pledge):
         case Action.CHARGE:
             _charge(svc, pledge)
         case Action.CAPTURE:
@@ -348,7 +362,13 @@ def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:
     if waiting:
         if campaign.locked_at and now - campaign.locked_at > STRAGGLER_AFTER:
             svc.queue.send_many(
-                {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p} for p in waiting
+                {
+                    "kind": "pledge",
+                    "campaign_id": campaign_id,
+                    "pledge_id": p,
+                    "outcome": campaign.outcome,
+                }
+                for p in waiting
             )
         elif round_:
             _check_later(svc, campaign_id, round_ + 1)

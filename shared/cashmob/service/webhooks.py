@@ -97,7 +97,11 @@ def _activated(
 def _collected(
     svc: Services, pledge: Pledge, obj: dict[str, Any], event: dict[str, Any]
 ) -> Pledge | None:
-    if pledge.status not in (PledgeStatus.ACTIVE, PledgeStatus.ACTION_REQUIRED):
+    """The backer finished a charge that needed them. (Charges of active
+    pledges belong to the settlement worker, which has Stripe's answer in
+    hand and retries until it is recorded; racing it here would only make
+    both sides write twice.)"""
+    if pledge.status is not PledgeStatus.ACTION_REQUIRED:
         return None
     if pledge.payment.flow is PaymentFlow.HOLD and obj.get("id") != pledge.payment.intent_id:
         return None

@@ -157,6 +157,39 @@ class Store:
         except DoesNotExist:
             raise NotFound(f"No campaign {campaign_id}.") from None
 
+    def campaign_and_pledge(
+        self, campaign_id: str, pledge_id: str
+    ) -> tuple[Campaign, Pledge | None]:
+        """Both in one BatchGetItem request (strongly consistent): what pledge
+        creation needs before it calls Stripe."""
+        Campaign_, Pledge_ = self.models.Campaign, self.models.Pledge
+        request = {
+            Campaign_.Meta.table_name: {
+                "Keys": [{"campaign_id": {"S": campaign_id}}],
+                "ConsistentRead": True,
+            },
+            Pledge_.Meta.table_name: {
+                "Keys": [{"campaign_id": {"S": campaign_id}, "pledge_id": {"S": pledge_id}}],
+                "ConsistentRead": True,
+            },
+        }
+        found: dict[str, list[dict]] = {}
+        for _ in range(5):
+            answer = self._connection.client.batch_get_item(RequestItems=request)
+            for table, items in answer.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise ConcurrentUpdate("DynamoDB kept the keys unprocessed; try again.")
+        campaigns = found.get(Campaign_.Meta.table_name, [])
+        if not campaigns:
+            raise NotFound(f"No campaign {campaign_id}.")
+        pledges = found.get(Pledge_.Meta.table_name, [])
+        pledge = self._pledge(Pledge_.from_raw_data(pledges[0])) if pledges else None
+        return self._campaign(Campaign_.from_raw_data(campaigns[0])), pledge
+
     def save_campaign(self, before: Campaign, after: Campaign) -> Campaign:
         """Writes `after` only if the stored campaign is still exactly `before`."""
         if after.status is not before.status:
