@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format demo bench chaos fuzz package openapi clean
+.PHONY: run test lint format demo bench chaos fuzz openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,21 @@ openapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cashmob demo
 
-package: $(STAMP)
-	$(BIN)/python -m cashmob_local.package
+# Figures for docs/BENCHMARKS.md (about half an hour: 11,000 pledges settled
+# at Stripe's 25 requests/s).
+bench: $(STAMP)
+	$(BIN)/python -m cashmob_local.bench
+
+# The heavy fault runs: 1,000 pledges through 429s/500s, and the chaos suite
+# with 500 pledges.
+chaos: $(STAMP)
+	CHAOS_PLEDGES=500 $(BIN)/python -m pytest -m "slow or e2e" -p no:cacheprovider \
+		tests/integration/test_settlement_stripe.py tests/e2e/test_chaos.py $(PYTEST_ARGS)
+
+# schemathesis against a running cashmob local (started by the test), plus
+# the hostile inputs; FUZZ_CASES sets the number of generated requests.
+fuzz: $(STAMP)
+	FUZZ_CASES=2500 $(BIN)/python -m pytest -m "slow or e2e" tests/e2e/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build .aws-sam

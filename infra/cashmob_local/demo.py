@@ -42,6 +42,7 @@ class Tally:
     confirmed: int = 0
     cancelled: int = 0
     errors: Counter = field(default_factory=Counter)
+    tokens: list[str] = field(default_factory=list)  # kept for checks, never printed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -153,6 +154,7 @@ def run_campaign(
                 tally.cancelled += 1
         with tally.lock:
             tally.pledged += 1
+            tally.tokens.append(created["pledge_token"])
         bar.step()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -189,6 +191,7 @@ def run_campaign(
         "statuses": statuses,
         "charges": charges,
         "tally": tally,
+        "tokens": tally.tokens,
         "settle_seconds": settle_seconds,
         "seconds": time.monotonic() - started,
         "backers": backers,

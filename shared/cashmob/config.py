@@ -18,7 +18,6 @@ class Settings(BaseSettings):
     pledges_table: str = "PledgesTable"
     counters_table: str = "CountersTable"
     events_table: str = "ProcessedEventsTable"
-    idempotency_table: str = "IdempotencyTable"
     settlement_queue_url: str = ""
     event_bus_name: str = "default"
 

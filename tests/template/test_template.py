@@ -177,14 +177,8 @@ def test_table_matches_its_model_exactly(table):
     assert _model_shape(TABLE_MODELS[table]) == _table_shape(spec, ttl)
 
 
-def test_idempotency_table_has_the_powertools_layout():
-    spec = template.table_definitions()["IdempotencyTable"]
-    assert spec["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    assert template.ttl_attributes()["IdempotencyTable"] == "expiration"
-
-
 def test_every_table_is_modelled():
-    assert set(template.table_definitions()) == set(TABLE_MODELS) | {"IdempotencyTable"}
+    assert set(template.table_definitions()) == set(TABLE_MODELS)
 
 
 def test_the_api_protects_exactly_the_routes_the_template_protects():
