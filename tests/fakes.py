@@ -52,3 +52,6 @@ class FakeGateway:
 
     def cancel(self, pledge: Pledge) -> None:
         self._call("cancel", pledge.id)
+
+    def flag_needs_backer(self, pledge: Pledge, intent_id: str) -> None:
+        self._call("flag", intent_id)

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -29,6 +29,7 @@ def free_port() -> int:
 class Api:
     base: str
     timeout: float = 30.0
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request
 
     def call(
         self,
@@ -44,7 +45,7 @@ class Api:
             self.base + path,
             data=data,
             method=method,
-            headers={"Content-Type": "application/json", **(headers or {})},
+            headers={"Content-Type": "application/json", **self.headers, **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

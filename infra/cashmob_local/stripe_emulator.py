@@ -524,6 +524,20 @@ class StripeEmulator:
         self._emit("payment_intent.succeeded", intent, req)
         return intent
 
+    def update_payment_intent(
+        self, intent_id: str, params: dict[str, Any], req: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Metadata (merged; an empty value removes a key) and description."""
+        intent = self._get(self.payment_intents, "payment_intent", intent_id)
+        for key, value in (params.get("metadata") or {}).items():
+            if value == "":
+                intent["metadata"].pop(key, None)
+            else:
+                intent["metadata"][key] = value
+        if "description" in params:
+            intent["description"] = params["description"] or None
+        return intent
+
     def capture_payment_intent(
         self, intent_id: str, params: dict[str, Any], req: dict[str, Any]
     ) -> dict[str, Any]:
@@ -660,6 +674,7 @@ class StripeEmulator:
             ("POST", r"^/v1/payment_intents$", "create_payment_intent"),
             ("GET", r"^/v1/payment_intents$", "list_payment_intents"),
             ("GET", r"^/v1/payment_intents/(?P<id>[^/]+)$", "get_payment_intent"),
+            ("POST", r"^/v1/payment_intents/(?P<id>[^/]+)$", "update_payment_intent"),
             ("POST", r"^/v1/payment_intents/(?P<id>[^/]+)/confirm$", "confirm_payment_intent"),
             ("POST", r"^/v1/payment_intents/(?P<id>[^/]+)/capture$", "capture_payment_intent"),
             ("POST", r"^/v1/payment_intents/(?P<id>[^/]+)/cancel$", "cancel_payment_intent"),

@@ -239,10 +239,26 @@ def test_a_failed_off_session_charge_needs_the_backer(webhook, store, live, sett
     assert after.status is PledgeStatus.ACTION_REQUIRED
     assert after.client_secret_for_backer == "pi_charge_1_secret_x"
     assert after.grace_until == NOW + settings.grace_period
-    # The backer finishes it; the charge's success collects the pledge.
-    webhook(stripe_event("payment_intent.succeeded", {**charge, "status": "succeeded"}))
+    # The backer finishes it (the worker flagged the declined intent); its success collects.
+    flagged = {**charge, "metadata": {**charge["metadata"], "needs_backer": "true"}}
+    webhook(stripe_event("payment_intent.succeeded", {**flagged, "status": "succeeded"}))
     assert store.get_pledge(p.campaign_id, p.id).status is PledgeStatus.COLLECTED
     assert store.progress(live.id).backers == 1
+
+
+def test_successes_of_the_workers_own_charges_cost_nothing(webhook, store, live):
+    p = _active(store)
+    before = table_counts()
+    charge = {
+        "id": "pi_charge_2",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "metadata": {"campaign_id": p.campaign_id, "pledge_id": p.id, "attempt": "1"},
+    }
+    response = webhook(stripe_event("payment_intent.succeeded", charge))
+    assert json.loads(response["body"])["outcome"] == "settlement_owns_it"
+    assert table_counts() == before
+    assert store.get_pledge(p.campaign_id, p.id).status is PledgeStatus.ACTIVE
 
 
 def test_refund_and_dispute(webhook, store, live, aws):

@@ -105,6 +105,15 @@ def test_declines_need_the_backer(gateway, client, pm, code):
     assert result.client_secret.startswith(result.intent_id)
 
 
+def test_a_declined_charge_is_flagged_for_the_backer(gateway, client):
+    pledge = _saved(gateway, client, "pm_card_chargeCustomerFail")
+    result = gateway.charge(pledge, attempt=1, look_up_first=False)
+    gateway.flag_needs_backer(pledge, result.intent_id)
+    gateway.flag_needs_backer(pledge, result.intent_id)  # a redelivery: same key, same answer
+    meta = client.payment_intents.retrieve(result.intent_id).metadata.to_dict()
+    assert meta["needs_backer"] == "true" and meta["pledge_id"] == "plg_a"
+
+
 def test_look_up_first_finds_a_charge_stripe_no_longer_remembers(gateway, client, emulator):
     pledge = _saved(gateway, client, "pm_card_visa")
     made = gateway.charge(pledge, attempt=1, look_up_first=False)

@@ -17,6 +17,10 @@ class IntentRef:
     customer_id: str | None = None
 
 
+# Metadata on a declined charge's PaymentIntent: its success is the backer's doing.
+NEEDS_BACKER_FLAG = "needs_backer"
+
+
 class ChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"  # money collected
     NEEDS_BACKER = "needs_backer"  # declined or authentication required
@@ -58,4 +62,10 @@ class PaymentsGateway(Protocol):
 
     def cancel(self, pledge: Pledge) -> None:
         """Release whatever Stripe still holds for the pledge (hold or setup intent)."""
+        ...
+
+    def flag_needs_backer(self, pledge: Pledge, intent_id: str) -> None:
+        """Marks a declined charge's PaymentIntent (metadata `needs_backer`) so
+        that its eventual success, when the backer finishes it, is news to the
+        webhook; every other success is the worker's own."""
         ...

@@ -24,7 +24,7 @@ from ..domain.errors import PaymentProviderError, PaymentProviderUnavailable
 from ..observability import logger, metrics
 from ..pacing import RateLimiter
 from ..secrets import Secrets
-from .gateway import ChargeResult, ChargeStatus, IntentRef
+from .gateway import NEEDS_BACKER_FLAG, ChargeResult, ChargeStatus, IntentRef
 
 T = TypeVar("T")
 
@@ -225,6 +225,15 @@ class StripeGateway:
         except stripe.InvalidRequestError:
             # Already succeeded without a hold, or already cancelled: nothing is held.
             logger.info("nothing to cancel", extra={"pledge_id": pledge.id})
+
+    def flag_needs_backer(self, pledge: Pledge, intent_id: str) -> None:
+        self._call(
+            "flag",
+            self._stripe.payment_intents.update,
+            intent_id,
+            params={"metadata": {NEEDS_BACKER_FLAG: "true"}},
+            options=self._opts(idempotency_key(pledge.id, f"flag:{intent_id}")),
+        )
 
     # ---------------------------------------------------------------- helpers
 

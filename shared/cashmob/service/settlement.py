@@ -255,6 +255,9 @@ def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
         metrics.add_metric(name="PledgesCollected", unit="Count", value=1)
         svc.events.publish("PledgeCollected", _ids(pledge))
     elif result.status is ChargeStatus.NEEDS_BACKER:
+        # Flag the intent first: if we die before the save, redelivery replays
+        # the same decline and flags it again.
+        svc.payments.flag_needs_backer(pledge, result.intent_id)
         after = needs_backer(
             svc,
             pledge,

@@ -21,6 +21,7 @@ from ..clock import from_epoch
 from ..domain import PaymentFlow, Pledge, PledgeStatus
 from ..domain.errors import BadRequest, CampaignClosed, ConcurrentUpdate
 from ..observability import logger, metrics
+from ..payments.gateway import NEEDS_BACKER_FLAG
 from ..services import Services
 from ..store.repository import DuplicateEvent
 from .settlement import needs_backer
@@ -187,6 +188,10 @@ def process(svc: Services, event: dict[str, Any]) -> str:
     campaign_id, pledge_id = metadata.get("campaign_id"), metadata.get("pledge_id")
     if handler is None or not campaign_id or not pledge_id:
         return "ignored"
+    if event_type == "payment_intent.succeeded" and metadata.get(NEEDS_BACKER_FLAG) != "true":
+        # The worker collected it and recorded it with Stripe's answer in hand
+        # (retrying until it did): nothing to read or write here.
+        return "settlement_owns_it"
     now = svc.clock.now()
     record = (event["id"], event_type, now, now + EVENT_MEMORY)
     for _ in range(ATTEMPTS):
