@@ -61,10 +61,14 @@ def _error_responses(*codes: int) -> dict[int, Any]:
     }
 
 
+# Any route may be throttled by the HttpApi stage (template DefaultRouteSettings).
+THROTTLED = 429
+
+
 def _responses(model: Any, *errors: int, success: int = 200) -> dict[int, Any]:
     """The route's success response and the error statuses it may answer."""
     ok = {"description": "Success", "content": {"application/json": {"model": model}}}
-    return {success: ok, **_error_responses(*errors)}
+    return {success: ok, **_error_responses(*errors, THROTTLED)}
 
 
 # Routes behind the HttpApi's JWT authorizer (template.yaml: Auth OrganizerJwt).
@@ -182,7 +186,7 @@ def list_backers(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = No
             "description": "Progress badge",
             "content": {"image/svg+xml": {"schema": {"type": "string"}}},
         },
-        **_error_responses(404, 422),
+        **_error_responses(404, 422, THROTTLED),
     },
     summary="SVG progress badge",
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -105,17 +106,49 @@ def _error(status: int, code: str, message: str) -> Response:
     )
 
 
+class Throttle:
+    """The stage's token bucket: `rate` requests/s, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float, monotonic: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self._monotonic = rate, burst, monotonic
+        self._tokens, self._at = burst, monotonic()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def stage_throttle() -> Throttle:
+    """The HttpApi's DefaultRouteSettings, with parameters at their defaults."""
+    settings = template.resources("AWS::Serverless::HttpApi")["HttpApi"]["DefaultRouteSettings"]
+    defaults = template.parameter_defaults()
+
+    def value(v: Any) -> float:
+        return float(defaults[v["Ref"]] if isinstance(v, dict) else v)
+
+    return Throttle(value(settings["ThrottlingRateLimit"]), value(settings["ThrottlingBurstLimit"]))
+
+
 class Gateway:
     def __init__(
         self,
         authorizer: JwtAuthorizer,
         invoke: Invoke = invoke_in_process,
         extra: Mapping[str, Callable[[Request], Response]] | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.authorizer = authorizer
         self.invoke = invoke
         self.extra = dict(extra or {})
         self.routes = template.routes()
+        self.throttle = throttle or stage_throttle()
         cors = template.resources("AWS::Serverless::HttpApi")["HttpApi"].get(
             "CorsConfiguration", {}
         )
@@ -138,6 +171,11 @@ class Gateway:
             return self.extra[request.path](request)
         if request.method == "OPTIONS" and "Origin" in request.headers:
             return Response(status=204, headers=self.preflight)
+        if not self.throttle.allow():
+            # API Gateway answers these itself; API.md's error body, locally.
+            response = _error(429, "throttled", "Too many requests; retry in a moment.")
+            response.headers["Retry-After"] = "1"
+            return self._with_cors(response)
         for route in self.routes:
             params = route.match(request.method, request.path)
             if params is None:

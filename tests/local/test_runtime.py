@@ -115,3 +115,27 @@ def test_the_limiter_spaces_calls_evenly():
     assert waits and all(w == pytest.approx(0.05) for w in waits)
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+def test_the_stage_throttles_like_the_templates_default_route_settings():
+    from werkzeug.test import Client
+
+    from cashmob_local.gateway import Gateway, JwtAuthorizer, Throttle, stage_throttle
+
+    declared = stage_throttle()
+    assert (declared.rate, declared.burst) == (200.0, 400.0)
+    now = [0.0]
+    gateway = Gateway(
+        JwtAuthorizer(secret="k" * 32),
+        invoke=lambda function, event: {"statusCode": 200, "body": "{}"},
+        throttle=Throttle(rate=1, burst=2, monotonic=lambda: now[0]),
+    )
+    client = Client(gateway)
+    assert [client.get("/campaigns").status_code for _ in range(3)] == [200, 200, 429]
+    refused = client.get("/campaigns")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert refused.get_json() == {
+        "error": {"code": "throttled", "message": "Too many requests; retry in a moment."}
+    }
+    now[0] += 1.0  # a second later one token is back
+    assert client.get("/campaigns").status_code == 200
