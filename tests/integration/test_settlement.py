@@ -137,6 +137,40 @@ def test_two_sweeps_lock_each_campaign_once(services, settings, store, clock, ga
     assert store.get_campaign(c.id).status is CampaignStatus.SETTLING
 
 
+def test_two_concurrent_sweeps_that_both_read_live_lock_once(
+    services, settings, store, clock, gateway, monkeypatch
+):
+    """Both sweeps read the campaign as live before either writes; the
+    conditional live -> settling write lets exactly one through."""
+    import threading
+
+    c = seed(store, statuses=[PledgeStatus.ACTIVE] * 6)
+    clock.advance(2 * 3600)
+    both_read = threading.Barrier(2, timeout=10)
+    read = store.get_campaign
+
+    def read_then_wait(campaign_id):
+        campaign = read(campaign_id)
+        both_read.wait()
+        return campaign
+
+    monkeypatch.setattr(store, "get_campaign", read_then_wait)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(settlement.sweep(services)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["locked"] for r in results) == [0, 1]
+    monkeypatch.setattr(store, "get_campaign", read)
+    drain(settings)
+    assert all(n == 1 for n in gateway.charges.values()) and len(gateway.charges) == 6
+    assert store.get_campaign(c.id).status is CampaignStatus.SETTLING
+
+
 def test_redelivered_messages_never_charge_twice(services, settings, store, clock, gateway):
     c = seed(store, statuses=[PledgeStatus.ACTIVE] * 5)
     clock.advance(2 * 3600)
