@@ -171,6 +171,34 @@ def test_two_concurrent_sweeps_that_both_read_live_lock_once(
     assert store.get_campaign(c.id).status is CampaignStatus.SETTLING
 
 
+def test_lost_pledge_messages_are_sent_again_after_fan_out(
+    services, settings, store, clock, gateway
+):
+    """Pledge messages that vanish (say, parked in the DLQ and purged) are
+    re-sent by the completion check once every page has gone out."""
+    c = seed(store, statuses=[PledgeStatus.ACTIVE] * 6)
+    clock.advance(2 * 3600)
+    sweep_handler({}, FakeContext())
+    sqs = boto3.client("sqs")
+    lost = 0
+    for _ in range(20):  # run decide and page, but drop every pledge message
+        got = sqs.receive_message(QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10)
+        for m in got.get("Messages", []):
+            kind = json.loads(m["Body"])["kind"]
+            if kind in ("decide", "page"):
+                worker_handler({"Records": [sqs_record(m)]}, FakeContext())
+            lost += kind == "pledge"
+            sqs.delete_message(
+                QueueUrl=settings.settlement_queue_url, ReceiptHandle=m["ReceiptHandle"]
+            )
+    assert lost == 6 and not gateway.charges
+    assert store.get_campaign(c.id).fanned_out_at is not None
+    clock.advance(6 * 60)  # past STRAGGLER_AFTER
+    settle(services, settings, clock)
+    assert statuses(store, c.id) == ["collected"] * 6
+    assert all(n == 1 for n in gateway.charges.values())
+
+
 def test_redelivered_messages_never_charge_twice(services, settings, store, clock, gateway):
     c = seed(store, statuses=[PledgeStatus.ACTIVE] * 5)
     clock.advance(2 * 3600)

@@ -56,6 +56,7 @@ class Campaign:
     outcome: Outcome | None = None
     settlement: Settlement | None = None
     locked_at: datetime | None = None  # when settlement (or cancellation) began
+    fanned_out_at: datetime | None = None  # when its last page of settlement work was sent
     next_check_at: datetime | None = None  # when the scheduler next looks at it
     revision: int | None = None  # storage revision, for optimistic concurrency
 

@@ -35,9 +35,12 @@ from ..payments import ChargeResult, ChargeStatus
 from ..services import Services
 
 CHECK_INTERVAL = timedelta(seconds=60)
-# How long a settling campaign may wait for its messages before the
-# completion check sends its stragglers again.
+# How long after its last page a settling campaign may wait for its pledge
+# messages before the completion check sends the stragglers again; and how
+# long fan-out may go without finishing before it is started over (a page
+# message parked in the dead-letter queue).
 STRAGGLER_AFTER = timedelta(minutes=5)
+STALLED_FAN_OUT = timedelta(hours=6)
 # After the last page is sent, completion is checked with a growing delay
 # (seconds) until no pledge is left; the sweep's minute check is the backstop.
 COMPLETE_FIRST_DELAY = 2
@@ -158,8 +161,20 @@ def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
         for p in page.items
     )
     if page.next_cursor:
-        svc.queue.send({"kind": "page", "campaign_id": campaign_id, "cursor": page.next_cursor})
+        # The next page follows at the pace Stripe's budget can settle this
+        # one, so the queue holds about a page of work rather than the whole
+        # campaign (and stragglers are not mistaken for lost work).
+        budget = svc.settings.stripe_requests_per_second
+        delay = int(len(page.items) / budget) if budget else 0
+        svc.queue.send(
+            {"kind": "page", "campaign_id": campaign_id, "cursor": page.next_cursor},
+            delay_seconds=delay,
+        )
     else:
+        campaign = svc.store.get_campaign(campaign_id)
+        if campaign.fanned_out_at is None:
+            # Stragglers are re-sent only once every page has gone out.
+            svc.store.save_campaign(campaign, replace(campaign, fanned_out_at=svc.clock.now()))
         _check_later(svc, campaign_id, 1)
 
 
@@ -363,7 +378,13 @@ def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:
         if action_for(campaign.outcome, pledge) is not Action.NONE:
             waiting.append(pledge.id)
     if waiting:
-        if campaign.locked_at and now - campaign.locked_at > STRAGGLER_AFTER:
+        if campaign.fanned_out_at is None:
+            if campaign.locked_at and now - campaign.locked_at > STALLED_FAN_OUT:
+                logger.warning(
+                    "fan-out stalled; starting it again", extra={"campaign_id": campaign_id}
+                )
+                fan_out(svc, campaign)
+        elif now - campaign.fanned_out_at > STRAGGLER_AFTER:
             svc.queue.send_many(
                 {
                     "kind": "pledge",

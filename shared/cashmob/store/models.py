@@ -78,6 +78,7 @@ def build_models(
         pending_action_amount = NumberAttribute(null=True)
         settled_at = NumberAttribute(null=True)
         locked_at = NumberAttribute(null=True)
+        fanned_out_at = NumberAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = NumberAttribute(null=True)
         version = VersionAttribute()

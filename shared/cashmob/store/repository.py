@@ -104,6 +104,7 @@ class Store:
             pending_action_amount=s.pending_action if s else None,
             settled_at=_opt_epoch(s.settled_at) if s else None,
             locked_at=_opt_epoch(c.locked_at),
+            fanned_out_at=_opt_epoch(c.fanned_out_at),
             due_bucket=DUE if c.next_check_at else None,
             due_at=_opt_epoch(c.next_check_at),
             **_revision(c.revision),
@@ -137,6 +138,7 @@ class Store:
             outcome=Outcome(item.outcome) if item.outcome else None,
             settlement=settlement,
             locked_at=_opt_time(item.locked_at),
+            fanned_out_at=_opt_time(item.fanned_out_at),
             next_check_at=_opt_time(item.due_at),
             revision=item.version,
         )
