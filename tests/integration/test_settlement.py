@@ -199,6 +199,32 @@ def test_lost_pledge_messages_are_sent_again_after_fan_out(
     assert all(n == 1 for n in gateway.charges.values())
 
 
+def test_a_lost_fan_out_starts_over(services, settings, store, clock, gateway):
+    """The page chain vanishes (a page message parked in the DLQ): after
+    STALLED_FAN_OUT the completion check sends the first page again."""
+    c = seed(store, statuses=[PledgeStatus.ACTIVE] * 6)
+    clock.advance(2 * 3600)
+    sweep_handler({}, FakeContext())
+    sqs = boto3.client("sqs")
+    for _ in range(10):  # decide runs; its page message is lost
+        got = sqs.receive_message(QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10)
+        for m in got.get("Messages", []):
+            if json.loads(m["Body"])["kind"] == "decide":
+                worker_handler({"Records": [sqs_record(m)]}, FakeContext())
+            sqs.delete_message(
+                QueueUrl=settings.settlement_queue_url, ReceiptHandle=m["ReceiptHandle"]
+            )
+    assert store.get_campaign(c.id).outcome is not None and not gateway.charges
+    clock.advance(120)  # the sweep's check, well within the stall window: nothing happens
+    sweep_handler({}, FakeContext())
+    drain(settings)
+    assert not gateway.charges
+    clock.advance(settlement.STALLED_FAN_OUT.total_seconds())
+    settle(services, settings, clock)
+    assert statuses(store, c.id) == ["collected"] * 6
+    assert all(n == 1 for n in gateway.charges.values())
+
+
 def test_redelivered_messages_never_charge_twice(services, settings, store, clock, gateway):
     c = seed(store, statuses=[PledgeStatus.ACTIVE] * 5)
     clock.advance(2 * 3600)

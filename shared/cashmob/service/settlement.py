@@ -40,7 +40,7 @@ CHECK_INTERVAL = timedelta(seconds=60)
 # long fan-out may go without finishing before it is started over (a page
 # message parked in the dead-letter queue).
 STRAGGLER_AFTER = timedelta(minutes=5)
-STALLED_FAN_OUT = timedelta(hours=6)
+STALLED_FAN_OUT = timedelta(hours=2)
 # After the last page is sent, completion is checked with a growing delay
 # (seconds) until no pledge is left; the sweep's minute check is the backstop.
 COMPLETE_FIRST_DELAY = 2
@@ -362,6 +362,13 @@ def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:
     if campaign.outcome is None or campaign.next_check_at is None:
         return
     now = svc.clock.now()
+    if campaign.fanned_out_at is None:
+        # Pages are still going out: nothing to count yet (counting would
+        # read the whole campaign every minute for nothing).
+        if campaign.locked_at and now - campaign.locked_at > STALLED_FAN_OUT:
+            logger.warning("fan-out stalled; starting it again", extra={"campaign_id": campaign_id})
+            fan_out(svc, campaign)
+        return
     collected = Tally()
     released = failed = pending_action = 0
     waiting: list[str] = []  # ids only: settlement never holds a campaign's pledges
@@ -378,13 +385,7 @@ def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:
         if action_for(campaign.outcome, pledge) is not Action.NONE:
             waiting.append(pledge.id)
     if waiting:
-        if campaign.fanned_out_at is None:
-            if campaign.locked_at and now - campaign.locked_at > STALLED_FAN_OUT:
-                logger.warning(
-                    "fan-out stalled; starting it again", extra={"campaign_id": campaign_id}
-                )
-                fan_out(svc, campaign)
-        elif now - campaign.fanned_out_at > STRAGGLER_AFTER:
+        if now - campaign.fanned_out_at > STRAGGLER_AFTER:
             svc.queue.send_many(
                 {
                     "kind": "pledge",
