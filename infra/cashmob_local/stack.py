@@ -254,7 +254,7 @@ class Stack:
         docs = swagger_page(spec)
 
         def token(request: Request) -> Response:
-            body = request.get_json(silent=True) or {}
+            body = request.get_json(force=True, silent=True) or {}
             sub = body.get("sub")
             if request.method != "POST" or not isinstance(sub, str) or not sub:
                 return _json(
@@ -270,7 +270,7 @@ class Stack:
 
         def move_clock(request: Request) -> Response:
             if request.method == "POST":
-                body = request.get_json(silent=True) or {}
+                body = request.get_json(force=True, silent=True) or {}
                 seconds = body.get("advance_seconds")
                 if type(seconds) not in (int, float) or seconds < 0:
                     return _json(

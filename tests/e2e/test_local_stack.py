@@ -267,6 +267,15 @@ def test_the_local_authorizer_protects_organizer_routes(api):
     )
 
 
+def test_the_readme_curl_lines_work_as_typed(api):
+    """curl -d sends form content type; the local routes read JSON regardless."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, minted = api.call("POST", "/_local/token", raw=b'{"sub":"alice"}', headers=form)
+    assert status == 200 and minted["token"].count(".") == 2
+    status, moved = api.call("POST", "/_local/clock", raw=b'{"advance_seconds":1}', headers=form)
+    assert status == 200 and moved["now"].endswith("Z")
+
+
 def test_the_clock_only_moves_forward(api):
     before = api.now()
     assert api.advance(60) > before
