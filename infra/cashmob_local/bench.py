@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .driver import Api, free_port
+from .driver import Api, free_port, stripe_client
 
 ROOT = Path(__file__).resolve().parents[2]
 READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
@@ -210,7 +210,6 @@ def _seed(n: int, emu_url: str) -> str:
     from cashmob.store.models import build_models
 
     build_models.cache_clear()  # models bind their connection to the endpoint of first use
-    import stripe
 
     from cashmob.config import Settings
     from cashmob.domain import (
@@ -230,9 +229,7 @@ def _seed(n: int, emu_url: str) -> str:
 
     template.create_tables(boto3.client("dynamodb"))
     store = Store(Settings())
-    client = stripe.StripeClient(
-        "sk_test_local", base_addresses={"api": emu_url}, http_client=stripe.UrllibClient()
-    ).v1
+    client = stripe_client(emu_url, retries=0)
     now = datetime.now(UTC).replace(microsecond=0)
     campaign_id = f"cmp_bench{n}_{int(time.time())}"
     store.create_campaign(
@@ -379,14 +376,9 @@ def in_process_stack() -> Any:
 
 
 def cost_per_pledge(stack: Any, counter: CallCounter, n: int = 200) -> dict[str, dict[str, float]]:
-    import stripe
 
     api = stack.api_url
-    client = stripe.StripeClient(
-        "sk_test_local",
-        base_addresses={"api": os.environ["STRIPE_API_BASE"]},
-        http_client=stripe.UrllibClient(),
-    ).v1
+    client = stripe_client(os.environ["STRIPE_API_BASE"], retries=0)
     out = {}
     driver = Api(api)  # the backers and the organizer: counted
     observer = Api(api, headers={OBSERVER: "1"})  # polling for progress: not counted

@@ -24,7 +24,7 @@ from typing import Any
 
 import stripe
 
-from .driver import Api, local_stack
+from .driver import Api, local_stack, stripe_client
 
 # What the demo's backers do: (share, payment method, what happens).
 BACKERS = [
@@ -267,12 +267,7 @@ def _stack(url: str | None) -> Iterator[tuple[Api, str]]:
 def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _stack(args.url) as (api, stripe_url):
-        client = stripe.StripeClient(
-            "sk_test_local",
-            base_addresses={"api": stripe_url},
-            http_client=stripe.UrllibClient(),
-            max_network_retries=2,
-        ).v1
+        client = stripe_client(stripe_url)
         results = []
         if args.variant in ("success", "both"):
             results.append(

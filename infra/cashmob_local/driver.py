@@ -19,6 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def stripe_client(url: str, *, retries: int = 2, key: str = "sk_test_local") -> Any:
+    """stripe-python, unchanged, pointed at `url` (the emulator): its v1 services."""
+    import stripe
+
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": url},
+        http_client=stripe.UrllibClient(),
+        max_network_retries=retries,
+    ).v1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import pytest
 import stripe
 
-from cashmob_local.driver import local_stack
+from cashmob_local.driver import local_stack, stripe_client
 
 pytestmark = pytest.mark.e2e
 PLEDGES = int(os.environ.get("CHAOS_PLEDGES", "60"))
@@ -54,12 +54,7 @@ def test_every_campaign_ends_right_under_chaos():
     rng = random.Random(11)
     with local_stack(env={"CASHMOB_LOCAL_WORKER_CRASH_RATE": "0.05"}) as running:
         api = running.api
-        client = stripe.StripeClient(
-            "sk_test_local",
-            base_addresses={"api": running.stripe_url},
-            http_client=stripe.UrllibClient(),
-            max_network_retries=3,
-        ).v1
+        client = stripe_client(running.stripe_url, retries=3)
         _set_faults(running.stripe_url, FAULTS)
         organizer = api.organizer("alice")
         now = datetime.strptime(api.now(), "%Y-%m-%dT%H:%M:%SZ")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 import stripe
 
+from cashmob_local import driver
 from cashmob_local.driver import local_stack
 
 pytestmark = pytest.mark.e2e
@@ -32,11 +33,7 @@ def api(running):
 
 @pytest.fixture(scope="module")
 def stripe_client(running):
-    return stripe.StripeClient(
-        "sk_test_local",
-        base_addresses={"api": running.stripe_url},
-        http_client=stripe.UrllibClient(),
-    ).v1
+    return driver.stripe_client(running.stripe_url, retries=0)
 
 
 def _iso(moment: datetime) -> str:

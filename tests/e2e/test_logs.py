@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import stripe
 
 from cashmob_local import demo
-from cashmob_local.driver import local_stack
+from cashmob_local.driver import local_stack, stripe_client
 
 pytestmark = pytest.mark.e2e
 
@@ -16,12 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_a_demo_run_logs_no_personal_data_or_secrets():
     with local_stack(env={"POWERTOOLS_LOG_LEVEL": "INFO"}) as running:
         api = running.api
-        client = stripe.StripeClient(
-            "sk_test_local",
-            base_addresses={"api": running.stripe_url},
-            http_client=stripe.UrllibClient(),
-            max_network_retries=2,
-        ).v1
+        client = stripe_client(running.stripe_url)
         result = demo.run_campaign(
             api, client, title="Log check", backers=40, goal=10_000, seed=5, workers=4
         )

@@ -11,7 +11,7 @@ import time
 import pytest
 import stripe
 
-from cashmob_local.driver import free_port
+from cashmob_local.driver import free_port, stripe_client
 from tests.servers import Receiver, serving
 
 pytestmark = pytest.mark.e2e
@@ -41,12 +41,7 @@ def test_the_emulator_alone_serves_stripe_python_and_forwards_signed_events():
             stderr=subprocess.DEVNULL,
         )
         try:
-            client = stripe.StripeClient(
-                "sk_test_local",
-                base_addresses={"api": f"http://127.0.0.1:{port}"},
-                http_client=stripe.UrllibClient(),
-                max_network_retries=5,
-            ).v1
+            client = stripe_client(f"http://127.0.0.1:{port}", retries=5)
             deadline = time.monotonic() + 30
             while True:
                 try:

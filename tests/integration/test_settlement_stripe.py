@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import boto3
 import pytest
-import stripe
 
 from cashmob.domain import CampaignStatus, Money, PaymentFlow, PledgeStatus
 from cashmob.payments.stripe_gateway import StripeGateway
 from cashmob.service.settlement import recount
+from cashmob_local.driver import stripe_client
 from cashmob_local.stripe_emulator import StripeEmulator
 from tests.events import FakeContext
 from tests.integration.settling import drain, sweep_handler
@@ -83,10 +83,7 @@ def real_stripe(services, emulator):
     gateway = StripeGateway(settings, services.secrets)
     services.payments_override = gateway
     services.__dict__.pop("payments", None)
-    client = stripe.StripeClient(
-        "sk_test_local", base_addresses={"api": emulator.url}, http_client=stripe.UrllibClient()
-    ).v1
-    return gateway, client
+    return gateway, stripe_client(emulator.url, retries=0)
 
 
 def seed_real(services, gateway, client, plan, *, run="a", goal=1000):
