@@ -70,8 +70,11 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 @contextmanager
 def _process(args: list[str], env: dict[str, str] | None = None):
+    """A quiet subprocess, stopped on exit. It never inherits this process's
+    AWS_ENDPOINT_URL (set while seeding): each one is told its endpoint."""
+    inherited = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     log = open(os.devnull, "wb")  # noqa: SIM115
-    process = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=log, stderr=log)
+    process = subprocess.Popen(args, env={**inherited, **(env or {})}, stdout=log, stderr=log)
     try:
         yield process
     finally:
@@ -305,10 +308,7 @@ def _settle_in_fresh_stack(
         "--stripe-api-base",
         emu_url,
     ]
-    clean_env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    log = open(os.devnull, "wb")  # noqa: SIM115
-    process = subprocess.Popen(args, env={**clean_env, **env}, stdout=log, stderr=log)
-    try:
+    with _process(args, env) as process:
         api = Api(f"http://127.0.0.1:{port}")
         _wait_http(f"{api.base}/campaigns", 90)
         started = time.monotonic()
@@ -322,10 +322,6 @@ def _settle_in_fresh_stack(
         wall = time.monotonic() - started
         peak = _peak_rss_mib(process.pid)
         final = api.ok("GET", f"/campaigns/{campaign_id}")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
     requests = _json(f"{emu_url}/_emulator/requests")
     charges = requests["endpoints"].get(
         "POST /v1/payment_intents", {"count": 0, "status": {}, "first": 0, "last": 0}

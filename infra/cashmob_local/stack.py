@@ -183,19 +183,17 @@ class Stack:
         concurrency = int(refs.get("SettlementConcurrency", "2"))
         # The workers all run in this one process and share one Stripe pacer:
         # it gets the whole budget rather than a share per worker.
-        refs["SettlementConcurrency"] = "1"
+        one_process = {**refs, "SettlementConcurrency": "1"}
         self.services = {
-            name: Services(settings_for(name, refs), clock=self.clock) for name in functions
+            name: Services(settings_for(name, one_process), clock=self.clock) for name in functions
         }
-        refs["SettlementConcurrency"] = str(concurrency)
         crash_rate = float(os.environ.get("CASHMOB_LOCAL_WORKER_CRASH_RATE", "0") or 0)
         if crash_rate:
             from . import chaos
 
             for name in ("SettleWorkerFunction", "SettlementFunction"):
                 chaos.install(self.services[name], crash_rate)
-        self.services_default = self.services["ApiFunction"]
-        services_module.use(self.services_default)
+        services_module.use(self.services["ApiFunction"])
 
         self.authorizer = JwtAuthorizer(
             secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()

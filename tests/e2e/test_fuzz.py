@@ -22,7 +22,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cashmob_local.driver import local_stack
 from cashmob_local.template import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -33,17 +32,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-
-
-@pytest.fixture(scope="module")
-def running():
-    with local_stack() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(running):
-    return running.api
 
 
 def test_schemathesis_against_the_running_stack(api):

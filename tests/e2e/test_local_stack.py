@@ -13,27 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 import stripe
 
-from cashmob_local import driver
-from cashmob_local.driver import local_stack
-
 pytestmark = pytest.mark.e2e
 _keys = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def running():
-    with local_stack() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(running):
-    return running.api
-
-
-@pytest.fixture(scope="module")
-def stripe_client(running):
-    return driver.stripe_client(running.stripe_url, retries=0)
 
 
 def _iso(moment: datetime) -> str:
@@ -69,11 +50,9 @@ def pledge(api, campaign, amount, *, key=None, **extra):
     return answer
 
 
-def confirm(stripe_client, created, pm="pm_card_visa"):
+def confirm(stripe_v1, created, pm="pm_card_visa"):
     payment = created["payment"]
-    service = (
-        stripe_client.setup_intents if payment["flow"] == "setup" else stripe_client.payment_intents
-    )
+    service = stripe_v1.setup_intents if payment["flow"] == "setup" else stripe_v1.payment_intents
     # A declined card raises; the pledge then stays pending.
     with contextlib.suppress(stripe.CardError):
         service.confirm(payment["intent_id"], params={"payment_method": pm})
@@ -88,10 +67,10 @@ def pledge_status(api, created):
     )
 
 
-def succeeded_intents(stripe_client, campaign_id) -> Counter:
+def succeeded_intents(stripe_v1, campaign_id) -> Counter:
     """pledge id -> PaymentIntents that took money, as Stripe (the emulator) sees it."""
     found = Counter()
-    for intent in stripe_client.payment_intents.list(params={"limit": 100}).auto_paging_iter():
+    for intent in stripe_v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
         meta = intent.metadata.to_dict() if intent.metadata else {}
         if meta.get("campaign_id") == campaign_id and intent.status == "succeeded":
             found[meta["pledge_id"]] += 1
@@ -107,12 +86,12 @@ def past_deadline(api, campaign):
 # ---------------------------------------------------------------- campaigns end to end
 
 
-def test_hold_flow_campaign_succeeds_and_collects_each_pledge_once(api, stripe_client):
+def test_hold_flow_campaign_succeeds_and_collects_each_pledge_once(api, stripe_v1):
     campaign = new_campaign(api, hours=2, goal=3000)
     pledges = [pledge(api, campaign, 1000) for _ in range(4)]
     assert {p["payment"]["flow"] for p in pledges} == {"hold"}
     for p in pledges:
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     progress = api.ok("GET", f"/campaigns/{campaign['id']}")["pledged"]
     assert (progress["amount"], progress["backers"]) == (4000, 4)
@@ -121,17 +100,17 @@ def test_hold_flow_campaign_succeeds_and_collects_each_pledge_once(api, stripe_c
     assert final["settlement"]["outcome"] == "succeeded"
     assert final["settlement"]["collected"] == 4000 and final["settlement"]["released"] == 0
     assert {pledge_status(api, p)["status"] for p in pledges} == {"collected"}
-    charges = succeeded_intents(stripe_client, campaign["id"])
+    charges = succeeded_intents(stripe_v1, campaign["id"])
     assert sorted(charges) == sorted(p["pledge"]["id"] for p in pledges)
     assert set(charges.values()) == {1}
 
 
-def test_setup_flow_campaign_reaches_its_deadline_through_the_clock(api, stripe_client):
+def test_setup_flow_campaign_reaches_its_deadline_through_the_clock(api, stripe_v1):
     campaign = new_campaign(api, hours=30 * 24, goal=2000)
     pledges = [pledge(api, campaign, 1500), pledge(api, campaign, 700), pledge(api, campaign, 900)]
     assert {p["payment"]["flow"] for p in pledges} == {"setup"}
     for p in pledges[:2]:
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     final = past_deadline(api, campaign)
     assert final["status"] == "succeeded"
@@ -141,54 +120,52 @@ def test_setup_flow_campaign_reaches_its_deadline_through_the_clock(api, stripe_
         "collected",
         "expired",
     ]
-    charges = succeeded_intents(stripe_client, campaign["id"])
+    charges = succeeded_intents(stripe_v1, campaign["id"])
     assert charges == Counter({pledges[0]["pledge"]["id"]: 1, pledges[1]["pledge"]["id"]: 1})
 
 
-def test_a_missed_goal_charges_nobody_and_releases_holds(api, stripe_client):
+def test_a_missed_goal_charges_nobody_and_releases_holds(api, stripe_v1):
     campaign = new_campaign(api, hours=1, goal=100_000)
     pledges = [pledge(api, campaign, 2000) for _ in range(3)]
     for p in pledges:
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     final = past_deadline(api, campaign)
     assert final["status"] == "failed"
     assert final["settlement"]["collected"] == 0 and final["settlement"]["released"] == 6000
     assert {pledge_status(api, p)["status"] for p in pledges} == {"released"}
-    assert succeeded_intents(stripe_client, campaign["id"]) == Counter()
+    assert succeeded_intents(stripe_v1, campaign["id"]) == Counter()
     for p in pledges:
-        assert (
-            stripe_client.payment_intents.retrieve(p["payment"]["intent_id"]).status == "canceled"
-        )
+        assert stripe_v1.payment_intents.retrieve(p["payment"]["intent_id"]).status == "canceled"
 
 
-def test_keep_what_you_raise_collects_below_the_goal(api, stripe_client):
+def test_keep_what_you_raise_collects_below_the_goal(api, stripe_v1):
     campaign = new_campaign(api, hours=1, goal=100_000, funding_model="keep_what_you_raise")
     pledges = [pledge(api, campaign, 500), pledge(api, campaign, 800)]
     for p in pledges:
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     final = past_deadline(api, campaign)
     assert final["status"] == "succeeded" and final["settlement"]["collected"] == 1300
-    assert set(succeeded_intents(stripe_client, campaign["id"]).values()) == {1}
+    assert set(succeeded_intents(stripe_v1, campaign["id"]).values()) == {1}
 
 
-def test_min_backers_must_be_reached_too(api, stripe_client):
+def test_min_backers_must_be_reached_too(api, stripe_v1):
     campaign = new_campaign(api, hours=1, goal=1000, min_backers=3)
     pledges = [pledge(api, campaign, 5000), pledge(api, campaign, 5000)]
     for p in pledges:
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     final = past_deadline(api, campaign)
     assert final["status"] == "failed" and final["settlement"]["collected"] == 0
-    assert succeeded_intents(stripe_client, campaign["id"]) == Counter()
+    assert succeeded_intents(stripe_v1, campaign["id"]) == Counter()
 
 
-def test_a_declined_card_needs_the_backer_who_can_finish_the_payment(api, stripe_client):
+def test_a_declined_card_needs_the_backer_who_can_finish_the_payment(api, stripe_v1):
     campaign = new_campaign(api, hours=10 * 24, goal=1000)
     good, bad = pledge(api, campaign, 1000), pledge(api, campaign, 600)
-    confirm(stripe_client, good)
-    confirm(stripe_client, bad, "pm_card_chargeCustomerFail")  # saves, then declines charges
+    confirm(stripe_v1, good)
+    confirm(stripe_v1, bad, "pm_card_chargeCustomerFail")  # saves, then declines charges
     api.wait(api.quiet)
     final = past_deadline(api, campaign)
     assert final["status"] == "succeeded"
@@ -198,17 +175,17 @@ def test_a_declined_card_needs_the_backer_who_can_finish_the_payment(api, stripe
     secret = waiting["payment"]["client_secret"]
     intent_id = secret.split("_secret_")[0]
     # The backer finishes with another card (Stripe.js would use the client secret).
-    stripe_client.payment_intents.confirm(intent_id, params={"payment_method": "pm_card_visa"})
+    stripe_v1.payment_intents.confirm(intent_id, params={"payment_method": "pm_card_visa"})
     api.wait(lambda: pledge_status(api, bad)["status"] == "collected")
-    assert set(succeeded_intents(stripe_client, campaign["id"]).values()) == {1}
-    assert len(succeeded_intents(stripe_client, campaign["id"])) == 2
+    assert set(succeeded_intents(stripe_v1, campaign["id"]).values()) == {1}
+    assert len(succeeded_intents(stripe_v1, campaign["id"])) == 2
 
 
-def test_a_cancelled_pledge_is_never_charged(api, stripe_client):
+def test_a_cancelled_pledge_is_never_charged(api, stripe_v1):
     campaign = new_campaign(api, hours=1, goal=500)
     keep, drop = pledge(api, campaign, 700), pledge(api, campaign, 900)
     for p in (keep, drop):
-        confirm(stripe_client, p)
+        confirm(stripe_v1, p)
     api.wait(api.quiet)
     p = drop["pledge"]
     cancelled = api.ok(
@@ -218,10 +195,10 @@ def test_a_cancelled_pledge_is_never_charged(api, stripe_client):
     )
     assert cancelled["status"] == "cancelled"
     api.wait(api.quiet)
-    assert stripe_client.payment_intents.retrieve(drop["payment"]["intent_id"]).status == "canceled"
+    assert stripe_v1.payment_intents.retrieve(drop["payment"]["intent_id"]).status == "canceled"
     final = past_deadline(api, campaign)
     assert final["settlement"]["collected"] == 700
-    assert succeeded_intents(stripe_client, campaign["id"]) == Counter({keep["pledge"]["id"]: 1})
+    assert succeeded_intents(stripe_v1, campaign["id"]) == Counter({keep["pledge"]["id"]: 1})
 
 
 def test_pledge_replay_and_conflict(api):

@@ -153,11 +153,16 @@ def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
     page = svc.store.pledges(
         campaign_id, limit=svc.settings.page_size, after=cursor, statuses=OPEN_WORK
     )
+    campaign = svc.store.get_campaign(campaign_id)
     # The outcome is fixed once decided: each message carries it, so settling
     # a pledge reads only the pledge.
-    outcome = svc.store.get_campaign(campaign_id).outcome if page.items else None
     svc.queue.send_many(
-        {"kind": "pledge", "campaign_id": campaign_id, "pledge_id": p.id, "outcome": outcome}
+        {
+            "kind": "pledge",
+            "campaign_id": campaign_id,
+            "pledge_id": p.id,
+            "outcome": campaign.outcome,
+        }
         for p in page.items
     )
     if page.next_cursor:
@@ -171,7 +176,6 @@ def send_page(svc: Services, campaign_id: str, cursor: str | None) -> None:
             delay_seconds=delay,
         )
     else:
-        campaign = svc.store.get_campaign(campaign_id)
         if campaign.fanned_out_at is None:
             # Stragglers are re-sent only once every page has gone out.
             svc.store.save_campaign(campaign, replace(campaign, fanned_out_at=svc.clock.now()))
@@ -274,13 +278,10 @@ def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
         # the same decline and flags it again.
         svc.payments.flag_needs_backer(pledge, result.intent_id)
         after = needs_backer(
-            svc,
-            pledge,
-            intent_id=result.intent_id,
-            client_secret=result.client_secret,
-            decline_code=result.decline_code,
+            svc, pledge, intent_id=result.intent_id, client_secret=result.client_secret
         )
-        svc.store.save_pledge(pledge, after)
+        after = svc.store.save_pledge(pledge, after)
+        action_required_announced(svc, after, result.decline_code)
     else:  # the hold is gone (expired or cancelled at Stripe): nothing to collect
         after = pledge.moved_to(PledgeStatus.RELEASED, payment=replace(payment, intent_open=False))
         svc.store.save_pledge(pledge, after)
@@ -293,11 +294,10 @@ def needs_backer(
     *,
     intent_id: str,
     client_secret: str | None,
-    decline_code: str | None,
 ) -> Pledge:
     """The pledge after a charge the backer must finish: a grace period, with
     reminders. (The worker and the webhook both reach this; whichever writes
-    first wins, the other sees the pledge already moved.)"""
+    first wins and announces it with `action_required_announced`.)"""
     now = svc.clock.now()
     grace_until = now + svc.settings.grace_period
     after = pledge.moved_to(
@@ -310,8 +310,19 @@ def needs_backer(
         grace_until=grace_until,
         next_reminder_at=min(now + svc.settings.reminder_interval, grace_until),
     )
-    svc.events.publish("PledgeActionRequired", {**_ids(pledge), "decline_code": decline_code})
     return after
+
+
+def action_required_announced(svc: Services, pledge: Pledge, decline_code: str | None) -> None:
+    """After the write: integrators tell the backer how to finish."""
+    svc.events.publish(
+        "PledgeActionRequired",
+        {
+            **_ids(pledge),
+            "decline_code": decline_code,
+            "until": pledge.grace_until.isoformat() if pledge.grace_until else None,
+        },
+    )
 
 
 def _grace_step(svc: Services, pledge: Pledge) -> None:

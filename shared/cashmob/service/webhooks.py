@@ -24,7 +24,7 @@ from ..observability import logger, metrics
 from ..payments.gateway import NEEDS_BACKER_FLAG
 from ..services import Services
 from ..store.repository import DuplicateEvent
-from .settlement import needs_backer
+from .settlement import action_required_announced, needs_backer
 
 # Stripe retries a delivery for up to three days; remember events a while longer.
 EVENT_MEMORY = timedelta(days=7)
@@ -117,15 +117,7 @@ def _charge_failed(
     the pledge pending: the backer may try another card)."""
     if pledge.status is not PledgeStatus.ACTIVE or obj.get("id") == pledge.payment.intent_id:
         return None
-    error = obj.get("last_payment_error") or {}
-    after = needs_backer(
-        svc,
-        pledge,
-        intent_id=obj["id"],
-        client_secret=obj.get("client_secret"),
-        decline_code=error.get("code") or "authentication_required",
-    )
-    return after
+    return needs_backer(svc, pledge, intent_id=obj["id"], client_secret=obj.get("client_secret"))
 
 
 def _intent_canceled(
@@ -206,30 +198,36 @@ def process(svc: Services, event: dict[str, Any]) -> str:
             return "no_change"
         try:
             if after.status is PledgeStatus.ACTIVE:
-                return _activate(svc, pledge, after, record)
-            svc.store.save_pledge(pledge, after, event=record)
+                after = _activate(svc, pledge, after, record)
+            else:
+                svc.store.save_pledge(pledge, after, event=record)
         except DuplicateEvent:
             return "duplicate"
         except ConcurrentUpdate:
             continue
+        if after.status is PledgeStatus.ACTION_REQUIRED and pledge.status is not after.status:
+            error = obj.get("last_payment_error") or {}
+            action_required_announced(svc, after, error.get("code"))
         metrics.add_metric(name="StripeEventsApplied", unit="Count", value=1)
         return f"{pledge.status.value}->{after.status.value}"
     raise ConcurrentUpdate(f"Pledge {pledge_id} kept changing; Stripe will redeliver.")
 
 
-def _activate(svc: Services, before: Pledge, after: Pledge, record: tuple) -> str:
+def _activate(svc: Services, before: Pledge, after: Pledge, record: tuple) -> Pledge:
     """Counts the pledge if the campaign is live and its deadline after the
     confirmation; otherwise the confirmation is late: the pledge is released
-    and the worker cancels its hold."""
+    and the worker cancels its hold. Returns the pledge as written."""
     try:
-        svc.store.save_pledge(before, after, open_campaign_at=after.activated_at, event=record)
-        return "pending->active"
+        return svc.store.save_pledge(
+            before, after, open_campaign_at=after.activated_at, event=record
+        )
     except CampaignClosed:
-        late = before.moved_to(PledgeStatus.RELEASED, payment=after.payment)
-        svc.store.save_pledge(before, late, event=record)
+        late = svc.store.save_pledge(
+            before, before.moved_to(PledgeStatus.RELEASED, payment=after.payment), event=record
+        )
         if late.payment.intent_open:
             svc.queue.send(
                 {"kind": "pledge", "campaign_id": late.campaign_id, "pledge_id": late.id}
             )
         logger.info("late confirmation released", extra={"pledge_id": before.id})
-        return "pending->released"
+        return late
