@@ -6,9 +6,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format demo bench chaos fuzz openapi clean
+.PHONY: run test lint typecheck format demo bench chaos fuzz openapi clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -17,12 +17,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/cashmob local
 
-test: $(STAMP) lint
+test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The payments package against stripe-python's parameter types ([tool.mypy]).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,27 +1,74 @@
-"""A payments gateway fake for handler tests (the emulator is for contract and e2e tests)."""
+"""In-memory fakes of the ports, for handler tests (the emulator is for contract and e2e tests)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from cashmob.domain import Money, Pledge
-from cashmob.domain.errors import PaymentProviderUnavailable
+from cashmob.domain import Money, PaymentFlow, Pledge
+from cashmob.domain.errors import ChargeOutcomeUnknown, PaymentProviderUnavailable
 from cashmob.payments import ChargeResult, ChargeStatus, IntentRef
+
+# What Stripe stored under an idempotency key whose request answered 5xx.
+STORED_5XX = "5xx"
+
+
+@dataclass
+class Intent:
+    """A PaymentIntent as the fake Stripe keeps it."""
+
+    id: str
+    pledge_id: str
+    status: str  # requires_capture | requires_payment_method | succeeded | canceled
+    attempt: int | None = None
+    cancellation_reason: str | None = None
 
 
 @dataclass
 class FakeGateway:
+    """A small Stripe: PaymentIntents with their states, idempotency keys that
+    replay their first answer (a stored 5xx included), and a look-up that
+    finds a pledge's payments. Knobs choose what Stripe does next."""
+
     calls: list[tuple[str, str]] = field(default_factory=list)
     unavailable: int = 0  # the next N calls raise PaymentProviderUnavailable
     declines: set[str] = field(default_factory=set)  # pledge ids whose charge needs the backer
-    charges: Counter = field(default_factory=Counter)  # pledge id -> successful charges
+    refusals: dict[str, str] = field(default_factory=dict)  # pledge id -> Stripe's refusal code
+    expired_holds: set[str] = field(default_factory=set)  # pledge ids whose hold Stripe cancelled
+    # pledge id -> what the next charges/captures do before answering 5xx:
+    # True = took the money, False = did nothing.
+    outcome_unknown: dict[str, list[bool]] = field(default_factory=dict)
+    charges: Counter = field(default_factory=Counter)  # pledge id -> successful answers
+    intents: dict[str, Intent] = field(default_factory=dict)
+    keys: dict[str, Any] = field(default_factory=dict)  # idempotency key -> first answer
+    refunds: dict[str, str] = field(default_factory=dict)  # intent id -> refund id
+    looked_up: list[str] = field(default_factory=list)  # "pledge:attempt" charged look-up first
 
     def _call(self, name: str, key: str) -> None:
         if self.unavailable:
             self.unavailable -= 1
             raise PaymentProviderUnavailable("Stripe is busy (fake).", retry_after=1)
         self.calls.append((name, key))
+
+    def named(self, name: str) -> list[str]:
+        return [key for n, key in self.calls if n == name]
+
+    def taken(self) -> Counter:
+        """pledge id -> PaymentIntents that took money (what Stripe's dashboard shows)."""
+        return Counter(i.pledge_id for i in self.intents.values() if i.status == "succeeded")
+
+    def of(self, pledge_id: str) -> list[Intent]:
+        return [i for i in self.intents.values() if i.pledge_id == pledge_id]
+
+    def pay(self, intent_id: str) -> None:
+        """The backer finishes a charge with a working card (Stripe.js)."""
+        intent = self.intents[intent_id]
+        assert intent.status in ("requires_payment_method", "requires_action"), intent
+        intent.status = "succeeded"
+
+    # ---------------------------------------------------------------- pledge time
 
     def start_setup(
         self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
@@ -35,23 +82,140 @@ class FakeGateway:
         self._call("hold", pledge_id)
         return IntentRef(f"pi_{pledge_id}", f"pi_{pledge_id}_secret_x")
 
+    # ---------------------------------------------------------------- settlement
+
+    @staticmethod
+    def _answer(intent: Intent, decline_code: str | None = None) -> ChargeResult:
+        if intent.status == "succeeded":
+            return ChargeResult(ChargeStatus.SUCCEEDED, intent.id)
+        if intent.status == "canceled":
+            return ChargeResult(ChargeStatus.CANCELED, intent.id, reason=intent.cancellation_reason)
+        return ChargeResult(
+            ChargeStatus.NEEDS_BACKER,
+            intent.id,
+            f"{intent.id}_secret",
+            decline_code or "card_declined",
+        )
+
+    def _replay(self, key: str) -> ChargeResult | None:
+        """Stripe's first answer under `key`, as Stripe replays it."""
+        first = self.keys.get(key)
+        if first == STORED_5XX:
+            raise ChargeOutcomeUnknown("Stripe replays the 500 stored under this key (fake).")
+        return first
+
+    def _unknown(self, pledge: Pledge, key: str, intent: Intent) -> None:
+        """Answers 5xx if the knob says so, after taking the money or not."""
+        queue = self.outcome_unknown.get(pledge.id)
+        if not queue:
+            return
+        if queue.pop(0):
+            intent.status = "succeeded"
+            self.intents[intent.id] = intent
+        self.keys[key] = STORED_5XX
+        raise ChargeOutcomeUnknown("Stripe answered 500 (fake).")
+
+    def _counted(self, pledge: Pledge, result: ChargeResult) -> ChargeResult:
+        if result.status is ChargeStatus.SUCCEEDED:
+            self.charges[pledge.id] += 1
+        return result
+
     def charge(self, pledge: Pledge, *, attempt: int, look_up_first: bool) -> ChargeResult:
         self._call("charge", f"{pledge.id}:{attempt}")
-        intent = f"pi_charge_{pledge.id}_{attempt}"
-        if pledge.id in self.declines:
-            return ChargeResult(
-                ChargeStatus.NEEDS_BACKER, intent, f"{intent}_secret", "card_declined"
-            )
-        self.charges[pledge.id] += 1
-        return ChargeResult(ChargeStatus.SUCCEEDED, intent)
+        assert pledge.payment.flow is PaymentFlow.SETUP
+        if look_up_first:
+            self.looked_up.append(f"{pledge.id}:{attempt}")
+        return self._counted(pledge, self._charge(pledge, attempt, look_up_first))
 
-    def capture(self, pledge: Pledge) -> ChargeResult:
-        self._call("capture", pledge.id)
-        self.charges[pledge.id] += 1
-        return ChargeResult(ChargeStatus.SUCCEEDED, pledge.payment.intent_id)
+    def _charge(self, pledge: Pledge, attempt: int, look_up_first: bool) -> ChargeResult:
+        if look_up_first:  # as the gateway does: a payment that took money, else this attempt's
+            mine = self.of(pledge.id)
+            for intent in mine:
+                if intent.status == "succeeded":
+                    return self._answer(intent)
+            for intent in mine:
+                if intent.attempt == attempt:
+                    return self._answer(intent)
+        key = f"{pledge.id}:charge:{attempt}"
+        replayed = self._replay(key)
+        if replayed is not None:
+            return replayed
+        if pledge.id in self.refusals:
+            result = ChargeResult(ChargeStatus.REFUSED, None, reason=self.refusals[pledge.id])
+        else:
+            intent = Intent(f"pi_charge_{pledge.id}_{attempt}", pledge.id, "succeeded", attempt)
+            self._unknown(pledge, key, intent)
+            if pledge.id in self.declines:
+                intent.status = "requires_payment_method"
+            self.intents[intent.id] = intent
+            result = self._answer(intent)
+        self.keys[key] = result
+        return result
+
+    def _hold(self, pledge: Pledge) -> Intent:
+        intent_id = pledge.payment.intent_id
+        assert intent_id is not None
+        if intent_id not in self.intents:
+            self.intents[intent_id] = Intent(intent_id, pledge.id, "requires_capture")
+        return self.intents[intent_id]
+
+    def capture(self, pledge: Pledge, *, attempt: int = 0) -> ChargeResult:
+        self._call("capture", pledge.id if attempt == 0 else f"{pledge.id}:{attempt}")
+        assert pledge.payment.flow is PaymentFlow.HOLD
+        return self._counted(pledge, self._capture(pledge, attempt))
+
+    def _capture(self, pledge: Pledge, attempt: int) -> ChargeResult:
+        hold = self._hold(pledge)
+        if pledge.id in self.expired_holds and hold.status == "requires_capture":
+            hold.status, hold.cancellation_reason = "canceled", "automatic"
+        key = f"{pledge.id}:capture:{attempt}"
+        replayed = self._replay(key)
+        if replayed is not None:
+            return replayed
+        if hold.status in ("succeeded", "canceled"):  # the intent's own state answers
+            return self._answer(hold)
+        if pledge.id in self.refusals:
+            result = ChargeResult(ChargeStatus.REFUSED, None, reason=self.refusals[pledge.id])
+        else:
+            self._unknown(pledge, key, hold)
+            hold.status = "requires_payment_method" if pledge.id in self.declines else "succeeded"
+            result = self._answer(hold)
+        self.keys[key] = result
+        return result
 
     def cancel(self, pledge: Pledge) -> None:
         self._call("cancel", pledge.id)
+        assert pledge.payment.intent_id is not None, "nothing at Stripe to cancel"
+        if pledge.payment.flow is PaymentFlow.HOLD:
+            hold = self._hold(pledge)
+            if hold.status != "succeeded":
+                hold.status = "canceled"
+                hold.cancellation_reason = hold.cancellation_reason or "requested_by_customer"
 
-    def flag_needs_backer(self, pledge: Pledge, intent_id: str) -> None:
-        self._call("flag", intent_id)
+    def cancel_payment(self, pledge: Pledge, intent_id: str) -> ChargeResult:
+        self._call("cancel_payment", intent_id)
+        intent = self.intents.setdefault(
+            intent_id, Intent(intent_id, pledge.id, "requires_payment_method")
+        )
+        if intent.status not in ("succeeded", "canceled"):
+            intent.status, intent.cancellation_reason = "canceled", "requested_by_customer"
+        return self._answer(intent)
+
+    def refund(self, pledge: Pledge, intent_id: str, *, amount: int | None = None) -> str:
+        self._call("refund", intent_id)
+        intent = self.intents[intent_id]
+        assert intent.status == "succeeded" and intent.pledge_id == pledge.id, intent
+        return self.refunds.setdefault(intent_id, f"re_{intent_id}")
+
+
+@dataclass
+class FakeEvents:
+    """The domain event bus: what was published, in order."""
+
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        self.published.append((detail_type, dict(detail)))
+
+    def named(self, detail_type: str) -> list[dict[str, Any]]:
+        return [d for t, d in self.published if t == detail_type]

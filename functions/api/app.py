@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import re
+from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import (
@@ -92,6 +93,33 @@ def _needs_organizer(event: dict[str, Any]) -> bool:
     method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
     path = event.get("rawPath", "")
     return any(m == method and rule.fullmatch(path) for m, rule in ORGANIZER_ROUTES)
+
+
+@cache
+def _body_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path rule) of every route whose handler takes a JSON body."""
+    routes = app._static_routes + app._dynamic_routes
+    return [(r.method, r.rule) for r in routes if r.dependant.body_params]
+
+
+def _takes_body(event: dict[str, Any]) -> bool:
+    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
+    path = event.get("rawPath", "")
+    return any(m == method and rule.fullmatch(path) for m, rule in _body_routes())
+
+
+def _body_problem(text: str) -> str | None:
+    """Why a JSON body cannot be a request model, if it can't. Powertools
+    would validate the first element of an array as if it were the body."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the resolver answers 400 invalid_json
+    except (ValueError, RecursionError):  # e.g. an integer of more than 4,300 digits
+        return "The body holds a number or a nesting too large to read."
+    if not isinstance(body, dict):
+        return "The body must be a JSON object."
+    return None
 
 
 def organizer() -> str:
@@ -318,13 +346,25 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event = {**event, "headers": {**headers, "content-type": "application/json"}}
     if _needs_organizer(event) and not _claims(event).get("sub"):
         return _plain(event, 401, "unauthorized", "A valid organizer token is required.")
+    if text and _takes_body(event) and (problem := _body_problem(text)):
+        detail = {"field": "body", "in": "body", "problem": problem}
+        return _plain(event, 422, "validation_failed", problem, [detail])
     return app.resolve(event, context)
 
 
-def _plain(event: dict[str, Any], status: int, code: str, message: str) -> dict[str, Any]:
+def _plain(
+    event: dict[str, Any],
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
     return {
         "statusCode": status,
         "headers": {"Content-Type": http.JSON, "Access-Control-Allow-Origin": "*"},
-        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "body": json.dumps({"error": error}),
         "isBase64Encoded": False,
     }

@@ -6,9 +6,10 @@ import argparse
 import sys
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cashmob", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The `cashmob` command's arguments."""
+    root = argparse.ArgumentParser(prog="cashmob", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="run the whole stack on this machine")
     local.add_argument("--host", default="127.0.0.1")
@@ -21,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--webhook-forward-to", default=None)
     local.add_argument("--stripe-rate-limit", type=float, default=None)
     local.add_argument("--stripe-latency-ms", type=float, default=0.0)
+    local.add_argument(
+        "--stripe-account-currency",
+        default=None,
+        help="the emulator's settlement currency (default: $STRIPE_ACCOUNT_CURRENCY or gbp)",
+    )
 
     emulator = commands.add_parser("stripe-emulator", help="run the Stripe emulator alone")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -28,16 +34,21 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--forward-to", default=None)
     emulator.add_argument("--rate-limit", type=float, default=None)
     emulator.add_argument("--latency-ms", type=float, default=0.0)
+    emulator.add_argument(
+        "--account-currency",
+        default="gbp",
+        help="settlement currency: its minimum charge applies after conversion",
+    )
     demo = commands.add_parser("demo", help="a scripted cashmob against the local stack")
     demo.add_argument("--url", default=None, help="a running `cashmob local` (default: start one)")
     demo.add_argument("--backers", type=int, default=2000)
     demo.add_argument("--variant", choices=["success", "missed", "both"], default="both")
     demo.add_argument("--workers", type=int, default=8, help="backers pledging at once")
-    return parser
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     if args.command == "local":
         from .stack import serve
 

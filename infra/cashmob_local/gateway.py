@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 import uuid
@@ -66,15 +67,21 @@ class JwtAuthorizer:
             )
         except jwt.PyJWTError:
             return None
-        now = self.now()
-        if (
-            not isinstance(claims.get("exp"), int | float)
-            or claims["exp"] <= now - self.leeway_seconds
-        ):
+        # As API Gateway does: exp is required and must be in the future; nbf
+        # and iat, when present, must not be in the future (here: the stack's
+        # clock, with some leeway). A time that is not a finite number fails.
+        now, leeway = self.now(), self.leeway_seconds
+        if not _moment(claims["exp"]) or claims["exp"] <= now - leeway:
             return None
-        if isinstance(claims.get("iat"), int | float) and claims["iat"] > now + self.leeway_seconds:
-            return None
+        for name in ("nbf", "iat"):
+            if name in claims and (not _moment(claims[name]) or claims[name] > now + leeway):
+                return None
         return claims
+
+
+def _moment(value: Any) -> bool:
+    """A JWT NumericDate: a finite number of seconds (not a bool)."""
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 class LambdaContext:

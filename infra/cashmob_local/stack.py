@@ -147,12 +147,21 @@ class Stack:
             return args.stripe_api_base
         os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_local")
         os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_local")
+        # The emulator's settlement currency, and the product's (Settings reads
+        # STRIPE_ACCOUNT_CURRENCY), are one and the same.
+        account_currency = (
+            getattr(args, "stripe_account_currency", None)
+            or os.environ.get("STRIPE_ACCOUNT_CURRENCY")
+            or "gbp"
+        ).lower()
+        os.environ["STRIPE_ACCOUNT_CURRENCY"] = account_currency
         self.emulator = StripeEmulator(
             now=lambda: self.clock.now().timestamp(),
             secret_key=os.environ["STRIPE_SECRET_KEY"],
             webhook_secret=os.environ["STRIPE_WEBHOOK_SECRET"],
             forward_to=args.webhook_forward_to or f"{api_url}/webhooks/stripe",
             faults=Faults(rate_limit=args.stripe_rate_limit, latency_ms=args.stripe_latency_ms),
+            account_currency=account_currency,
         )
         server = make_server(args.host, args.stripe_port, self.emulator, threaded=True)
         self._serve(server, "stripe-emulator")
@@ -198,7 +207,7 @@ class Stack:
         self.authorizer = JwtAuthorizer(
             secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
         )
-        api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self._extra_routes())
+        api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self.local_routes())
         self._serve(api, "api")
         self.api_url = api_url
 
@@ -225,7 +234,7 @@ class Stack:
                 poller.start()
                 self.threads.append(poller)
         self.ticker = runtime.Ticker(
-            runtime.schedules(functions), args.tick, self.invoke, self.stop_event
+            runtime.schedules(functions), args.tick, self.scheduled, self.stop_event
         )
         self.ticker.start()
         self.threads.append(self.ticker)
@@ -234,6 +243,14 @@ class Stack:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with services_module.scoped(self.services[function]):
             return invoke_in_process(function, event)
+
+    def scheduled(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """A schedule tick: Stripe's own clock first (holds lapse after 7 days,
+        with their events, even when nobody calls the emulator), then the
+        scheduled function."""
+        if self.emulator is not None:
+            self.emulator.expire_due()
+        return self.invoke(function, event)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -246,7 +263,9 @@ class Stack:
 
     # ------------------------------------------------------------ /_local
 
-    def _extra_routes(self) -> dict[str, Any]:
+    def local_routes(self) -> dict[str, Any]:
+        """The routes the gateway serves beside the template's: /_local
+        (token, clock, tick, status), /openapi.json and /docs."""
         clock, authorizer = self.clock, self.authorizer
         spec = openapi.render()
         docs = swagger_page(spec)
@@ -267,19 +286,25 @@ class Stack:
             return _json({"token": authorizer.mint(sub)})
 
         def move_clock(request: Request) -> Response:
+            from datetime import UTC, datetime, timedelta
+
+            most = 10 * 365 * 86400  # ten years per move
+            end = datetime(9000, 1, 1, tzinfo=UTC)  # far from datetime's year 9999
+
+            def refuse(message: str) -> Response:
+                error = {"code": "validation_failed", "message": message}
+                return _json({"error": {**error, "details": [{"field": "advance_seconds"}]}}, 422)
+
             if request.method == "POST":
-                body = request.get_json(force=True, silent=True) or {}
-                seconds = body.get("advance_seconds")
-                if type(seconds) not in (int, float) or seconds < 0:
-                    return _json(
-                        {
-                            "error": {
-                                "code": "validation_failed",
-                                "message": "advance_seconds must be >= 0.",
-                            }
-                        },
-                        422,
+                body = request.get_json(force=True, silent=True)
+                seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+                # Not bool (type, not isinstance); NaN and infinities fail the range.
+                if type(seconds) not in (int, float) or not 0 <= seconds <= most:
+                    return refuse(
+                        f"advance_seconds must be a number of seconds from 0 to {most} (10 years)."
                     )
+                if clock.now() + timedelta(seconds=seconds) >= end:
+                    return refuse(f"The clock cannot move past {to_rfc3339(end)}.")
                 clock.advance(seconds)
             return _json({"now": to_rfc3339(clock.now())})
 
@@ -310,7 +335,7 @@ class Stack:
                 body["stripe"] = {
                     "url": os.environ["STRIPE_API_BASE"],
                     "events": len(e.events),
-                    "webhooks_pending": len(e._outbox) + e._in_flight,
+                    "webhooks_pending": e.pending_deliveries(),
                     "webhooks_failed": e.failed_deliveries,
                 }
             return _json(body)

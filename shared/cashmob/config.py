@@ -30,7 +30,15 @@ class Settings(BaseSettings):
     pledge_token_secret_param: str = ""
     stripe_publishable_key: str = "pk_test_local"
     stripe_api_base: str = "https://api.stripe.com"
-    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    # Stripe's HTTP timeouts and retries, per function: one request's worst
+    # case, (connect + read) x (1 + retries), stays well inside the function's
+    # timeout (a test checks every function of the template).
+    stripe_max_network_retries: int = Field(default=1, ge=0, le=5)
+    stripe_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    stripe_read_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # The Stripe account's settlement currency: pledges in other currencies
+    # must still clear its minimum charge after conversion.
+    stripe_account_currency: str = "gbp"
 
     counter_shards: int = Field(default=10, ge=1, le=100)
     hold_window_hours: int = Field(default=6 * 24, ge=0)

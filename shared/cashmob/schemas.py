@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .domain import CampaignStatus, FundingModel, PledgeStatus
 
 Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$", examples=["gbp"])]
 Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999, description="Integer minor units")]
-Text = Annotated[str, Field(max_length=5000)]
+
+# Text people type: no control characters (C0, DEL, C1), nor what is not a
+# character at all (lone surrogates, U+FFFE/U+FFFF); multi-line fields may
+# hold tabs and line breaks. Such input is refused (422), never stored.
+_NOT_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_NOT_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _one_line(value: str) -> str:
+    if _NOT_IN_A_LINE.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _lines(value: str) -> str:
+    if _NOT_IN_LINES.search(value):
+        raise ValueError("must not contain control characters other than tab and line breaks")
+    return value
+
+
+# Applied after a field's own constraints, so that they stay in the schema.
+ONE_LINE = AfterValidator(_one_line)
+LINES = AfterValidator(_lines)
+ONE_LINE_DOC = "One line: no control characters."
+LINES_DOC = "No control characters except tab and line breaks."
+Text = Annotated[str, Field(max_length=5000, description=LINES_DOC), LINES]
 
 
 class Strict(BaseModel):
@@ -24,7 +50,11 @@ class MoneyIn(Strict):
 
 
 class CreateCampaign(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    title: Annotated[
+        str,
+        Field(min_length=1, max_length=200, description=ONE_LINE_DOC),
+        ONE_LINE,
+    ]
     description: Text = ""
     goal: MoneyIn
     deadline: datetime
@@ -37,12 +67,28 @@ class CreatePledge(Strict):
     amount: Amount
     currency: Currency
     email: Annotated[
-        str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+        str,
+        Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+        ONE_LINE,
     ]
-    display_name: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    display_name: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=80, description=ONE_LINE_DOC),
+            ONE_LINE,
+        ]
+        | None
+    ) = None
     anonymous: StrictBool = False
     hide_amount: StrictBool = False
-    message: Annotated[str, Field(max_length=500)] | None = None
+    message: (
+        Annotated[
+            str,
+            Field(max_length=500, description=LINES_DOC),
+            LINES,
+        ]
+        | None
+    ) = None
 
 
 class MoneyOut(BaseModel):

@@ -58,6 +58,11 @@ def pledge_json(pledge: Pledge, *, private: bool = False) -> dict[str, Any]:
         "status": pledge.status.value,
         "created_at": to_rfc3339(pledge.created_at),
     }
+    if pledge.failure_reason:
+        body["failure_reason"] = pledge.failure_reason
+    if pledge.late_refunds:
+        # Money Stripe took after the pledge was finished, given back.
+        body["late_payments_refunded"] = list(pledge.late_refunds)
     if private:
         b = pledge.backer
         body.update(

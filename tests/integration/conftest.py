@@ -9,9 +9,13 @@ from moto import mock_aws
 from cashmob import services as services_module
 from cashmob.clock import FrozenClock
 from cashmob.config import Settings
+from cashmob.payments.stripe_gateway import StripeGateway
 from cashmob.services import Services
 from cashmob_local import template
+from cashmob_local.driver import stripe_client
+from cashmob_local.stripe_emulator import StripeEmulator
 from tests.fakes import FakeGateway
+from tests.servers import serving
 from tests.unit.factories import NOW
 
 
@@ -62,3 +66,27 @@ def gateway(services):
     services.payments_override = fake
     services.__dict__.pop("payments", None)
     return fake
+
+
+@pytest.fixture
+def emulator():
+    """The Stripe emulator on a free port (stripe-python talks to it unchanged)."""
+    emulator = StripeEmulator(seed=3)
+    with serving(emulator) as url:
+        emulator.url = url
+        yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def real_stripe(services, emulator):
+    """The real Stripe gateway against the emulator, installed in the services;
+    and stripe-python as a backer's browser would use it."""
+    settings = services.settings.model_copy(
+        update={"stripe_api_base": emulator.url, "stripe_secret_key": "sk_test_local"}
+    )
+    services.settings = settings
+    gateway = StripeGateway(settings, services.secrets)
+    services.payments_override = gateway
+    services.__dict__.pop("payments", None)
+    return gateway, stripe_client(emulator.url, retries=0)

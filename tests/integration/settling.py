@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import boto3
+import json
+from dataclasses import replace
+from datetime import timedelta
 
+import boto3
+import stripe
+
+from cashmob.domain import FundingModel, Money, PaymentFlow, PledgeStatus
 from cashmob_local import runtime, template
-from tests.events import FakeContext
+from tests.events import FakeContext, http_event
+from tests.unit.factories import NOW, campaign, pledge
 
 sweep_handler = template.load_handler("SettlementFunction")
 worker_handler = template.load_handler("SettleWorkerFunction")
@@ -40,3 +47,73 @@ def drain(settings, *, fail_first: int = 0, max_rounds: int = 200) -> int:
                 )
         delivered += len(messages)
     raise AssertionError("the queue never drained")
+
+
+def seed(
+    store,
+    *,
+    goal=5000,
+    statuses,
+    flow=PaymentFlow.SETUP,
+    model=FundingModel.ALL_OR_NOTHING,
+    min_backers=0,
+):
+    c = store.create_campaign(
+        campaign(
+            goal=Money(goal, "gbp"),
+            funding_model=model,
+            min_backers=min_backers,
+            deadline=NOW + timedelta(hours=1),
+            next_check_at=NOW + timedelta(hours=1),
+        )
+    )
+    for i, status in enumerate(statuses):
+        p = pledge(id=f"plg_{i:03}", flow=flow, counter_shard=i % 3)
+        prefix = "seti" if flow is PaymentFlow.SETUP else "pi"
+        p = store.create_pledge(
+            replace(p, payment=replace(p.payment, intent_id=f"{prefix}_{p.id}"))
+        )
+        if status is not PledgeStatus.PENDING:
+            store.save_pledge(
+                p, p.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW
+            )
+    return c
+
+
+def settle(services, settings, clock):
+    clock.advance(2 * 3600)
+    sweep_handler({}, FakeContext())
+    drain(settings)
+    clock.advance(120)
+    sweep_handler({}, FakeContext())  # completion check
+    drain(settings)
+
+
+def statuses(store, campaign_id):
+    return sorted(p.status.value for p in store.all_pledges(campaign_id))
+
+
+def to_grace_end(settings, clock):
+    for _ in range(4):  # reminders every 48 h, then the last attempt at 7 days
+        clock.advance(48 * 3600)
+        sweep_handler({}, FakeContext())
+        drain(settings)
+
+
+webhook_handler = template.load_handler("StripeWebhookFunction")
+
+
+def send_webhook(services, event: dict) -> dict:
+    """A signed Stripe event through the webhook Lambda; its JSON answer."""
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(
+        payload,
+        services.settings.stripe_webhook_secret,
+        int(services.clock.now().timestamp()),
+    )
+    request = http_event(
+        "POST", "/webhooks/stripe", raw_body=payload, headers={"Stripe-Signature": header}
+    )
+    response = webhook_handler(request, FakeContext())
+    assert response["statusCode"] == 200, response
+    return json.loads(response["body"])

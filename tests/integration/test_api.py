@@ -284,9 +284,13 @@ def test_stripe_failure_is_503_with_retry_after_and_a_retry_succeeds(gateway, st
     status, body, response = pledge(cid)
     assert_error(status, body, 503, "payment_provider_unavailable")
     assert response["headers"]["Retry-After"] == "1"
-    assert store.pledges(cid, limit=10, after=None).items == []  # no orphan pledge
-    status, body, _ = pledge(cid)
-    assert status == 201
+    # The pledge is recorded (its key claimed), without a Stripe object yet.
+    (recorded,) = store.pledges(cid, limit=10, after=None).items
+    assert not recorded.ready and recorded.status is PledgeStatus.PENDING
+    status, body, _ = pledge(cid)  # the backer's retry completes it
+    assert status == 201 and body["pledge"]["id"] == recorded.id
+    assert body["payment"]["client_secret"]
+    assert pledge(cid)[0] == 200  # and from then on it replays
 
 
 def test_backer_reads_and_cancels_with_the_pledge_token(gateway, store, services):

@@ -3,56 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import boto3
 import pytest
 
-from cashmob.domain import CampaignStatus, FundingModel, Money, PaymentFlow, PledgeStatus
+from cashmob.domain import CampaignStatus, FundingModel, PaymentFlow, PledgeStatus
 from cashmob.service import settlement
+from cashmob.views import pledge_json
 from tests.events import FakeContext
-from tests.integration.settling import drain, sqs_record, sweep_handler, worker_handler
-from tests.unit.factories import NOW, campaign, pledge
-
-
-def seed(
-    store,
-    *,
-    goal=5000,
+from tests.fakes import FakeEvents, Intent
+from tests.integration.settling import (
+    drain,
+    seed,
+    settle,
+    sqs_record,
     statuses,
-    flow=PaymentFlow.SETUP,
-    model=FundingModel.ALL_OR_NOTHING,
-    min_backers=0,
-):
-    c = store.create_campaign(
-        campaign(
-            goal=Money(goal, "gbp"),
-            funding_model=model,
-            min_backers=min_backers,
-            deadline=NOW + timedelta(hours=1),
-            next_check_at=NOW + timedelta(hours=1),
-        )
-    )
-    for i, status in enumerate(statuses):
-        p = store.create_pledge(pledge(id=f"plg_{i:03}", flow=flow, counter_shard=i % 3))
-        if status is not PledgeStatus.PENDING:
-            store.save_pledge(
-                p, p.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW
-            )
-    return c
-
-
-def settle(services, settings, clock):
-    clock.advance(2 * 3600)
-    sweep_handler({}, FakeContext())
-    drain(settings)
-    clock.advance(120)
-    sweep_handler({}, FakeContext())  # completion check
-    drain(settings)
-
-
-def statuses(store, campaign_id):
-    return sorted(p.status.value for p in store.all_pledges(campaign_id))
+    sweep_handler,
+    to_grace_end,
+    worker_handler,
+)
+from tests.unit.factories import NOW, campaign, pledge
 
 
 @pytest.mark.parametrize("flow", list(PaymentFlow))
@@ -272,3 +244,283 @@ def test_a_malformed_message_is_a_batch_failure_not_a_crash(services, settings, 
     assert json.loads(m["Body"]) == {"kind": "nonsense"}
     with pytest.raises(ValueError):
         settlement.handle(services, {"kind": "nonsense"})
+
+
+# ---------------------------------------------------------------- Stripe's own answers
+
+
+@pytest.fixture
+def events(services):
+    fake = FakeEvents()
+    services.__dict__["events"] = fake
+    return fake
+
+
+def dead_letters(aws) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws["queues"]["SettlementDeadLetterQueue"],
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("flow", list(PaymentFlow))
+def test_a_refused_charge_fails_its_pledge_and_the_campaign_completes(
+    services, settings, store, clock, gateway, events, aws, flow
+):
+    """Stripe refuses one pledge's charge for good (amount_too_small): that
+    pledge ends failed with the reason, the others are collected, the
+    campaign completes; nothing loops through the queue into the DLQ."""
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE] * 3, flow=flow)
+    gateway.refusals["plg_001"] = "amount_too_small"
+    settle(services, settings, clock)
+    done = store.get_campaign(c.id)
+    assert done.status is CampaignStatus.SUCCEEDED and done.next_check_at is None
+    refused = store.get_pledge(c.id, "plg_001")
+    assert (refused.status, refused.failure_reason) == (PledgeStatus.FAILED, "amount_too_small")
+    assert statuses(store, c.id) == ["collected", "collected", "failed"]
+    assert done.settlement.failed == 1000 and done.settlement.collected == 2000
+    assert [(e["pledge_id"], e["reason"]) for e in events.named("PledgeFailed")] == [
+        ("plg_001", "amount_too_small")
+    ]
+    assert dead_letters(aws) == 0 and store.progress(c.id).backers == 2  # it stopped counting
+    if flow is PaymentFlow.HOLD:  # the hold Stripe would not capture is released
+        assert gateway.named("cancel") == ["plg_001"] and not refused.payment.intent_open
+        assert gateway.intents["pi_plg_001"].status == "canceled"
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [[True], [False], [False, True], [False, False, False]],
+    ids=["took_the_money", "did_nothing", "second_try_took_it", "three_5xx"],
+)
+def test_a_charge_answered_5xx_looks_up_and_never_charges_twice(
+    services, settings, store, clock, gateway, answers
+):
+    """Stripe answers a charge 500 — after taking the money or not — and
+    replays that 500 under the attempt's key. The worker records a new
+    attempt, looks the pledge up first, and the pledge is charged once."""
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE] * 2)
+    gateway.outcome_unknown["plg_000"] = list(answers)
+    settle(services, settings, clock)
+    done = store.get_pledge(c.id, "plg_000")
+    assert done.status is PledgeStatus.COLLECTED
+    assert gateway.taken() == {"plg_000": 1, "plg_001": 1}
+    tries = len(answers) + 1 if not any(answers) else answers.index(True) + 2
+    mine = [k for k in gateway.named("charge") if k.startswith("plg_000:")]
+    assert mine == [f"plg_000:{n}" for n in range(1, tries + 1)]
+    # Every try after a 5xx looked Stripe up first, under a new attempt key.
+    assert gateway.looked_up == [f"plg_000:{n}" for n in range(2, tries + 1)]
+    assert done.payment.charge_attempt == tries
+    (paid,) = [i for i in gateway.of("plg_000") if i.status == "succeeded"]
+    assert done.payment.charge_intent_id == paid.id
+    assert store.get_campaign(c.id).settlement.collected == 2000
+
+
+def test_a_capture_answered_5xx_is_tried_again_under_a_new_key(
+    services, settings, store, clock, gateway
+):
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE] * 2, flow=PaymentFlow.HOLD)
+    gateway.outcome_unknown["plg_000"] = [True]
+    settle(services, settings, clock)
+    assert statuses(store, c.id) == ["collected"] * 2
+    assert sorted(gateway.named("capture")) == ["plg_000", "plg_000:1", "plg_001"]
+    assert gateway.taken() == {"plg_000": 1, "plg_001": 1}
+
+
+def test_a_hold_stripe_cancelled_after_7_days_fails_with_hold_expired(
+    services, settings, store, clock, gateway, events
+):
+    """The campaign collects, but Stripe cancelled one hold on its own
+    (`cancellation_reason: automatic`): that money is gone, so the pledge is
+    failed (hold_expired), not released."""
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE] * 3, flow=PaymentFlow.HOLD)
+    gateway.expired_holds.add("plg_002")
+    settle(services, settings, clock)
+    done = store.get_campaign(c.id)
+    assert done.status is CampaignStatus.SUCCEEDED and done.next_check_at is None
+    lapsed = store.get_pledge(c.id, "plg_002")
+    assert (lapsed.status, lapsed.failure_reason) == (PledgeStatus.FAILED, "hold_expired")
+    assert not lapsed.payment.intent_open and "plg_002" not in gateway.named("cancel")
+    assert done.settlement.failed == 1000 and done.settlement.released == 0
+    assert [e["reason"] for e in events.named("PledgeFailed")] == ["hold_expired"]
+
+
+def test_a_pledge_stripe_never_saw_expires_without_calling_stripe(
+    services, settings, store, clock, gateway
+):
+    """Recorded before its Stripe object existed (intent_id None): it never
+    activated, so it expires, and there is nothing at Stripe to cancel."""
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE])
+    p = pledge(id="plg_unready", counter_shard=1)
+    store.create_pledge(replace(p, payment=replace(p.payment, intent_id=None, client_secret=None)))
+    settle(services, settings, clock)
+    unready = store.get_pledge(c.id, "plg_unready")
+    assert unready.status is PledgeStatus.EXPIRED and not unready.payment.intent_open
+    assert "plg_unready" not in gateway.named("cancel")
+    assert store.get_campaign(c.id).status is CampaignStatus.SUCCEEDED
+
+
+# ---------------------------------------------------------------- the end of a grace period
+
+
+def declined_at_the_deadline(services, settings, store, clock, gateway):
+    c = seed(store, goal=1000, statuses=[PledgeStatus.ACTIVE] * 2)
+    gateway.declines.add("plg_001")
+    settle(services, settings, clock)
+    stuck = store.get_pledge(c.id, "plg_001")
+    assert stuck.status is PledgeStatus.ACTION_REQUIRED
+    assert stuck.payment.charge_intent_id == "pi_charge_plg_001_1"
+    return c
+
+
+def test_the_end_of_a_grace_period_cancels_every_charge_the_backer_could_pay(
+    services, settings, store, clock, gateway, events
+):
+    c = declined_at_the_deadline(services, settings, store, clock, gateway)
+    to_grace_end(settings, clock)
+    failed = store.get_pledge(c.id, "plg_001")
+    assert (failed.status, failed.failure_reason) == (PledgeStatus.FAILED, "grace_period_ended")
+    # The charge the backer was asked to finish, and the last attempt's own
+    # declined charge, can no longer take money.
+    assert gateway.named("cancel_payment") == ["pi_charge_plg_001_1", "pi_charge_plg_001_2"]
+    assert {i.id: i.status for i in gateway.of("plg_001")} == {
+        "pi_charge_plg_001_1": "canceled",
+        "pi_charge_plg_001_2": "canceled",
+    }
+    assert [e["pledge_id"] for e in events.named("PledgeFailed")] == ["plg_001"]
+    # Redelivered, the step does nothing more.
+    services.queue.send({"kind": "pledge", "campaign_id": c.id, "pledge_id": "plg_001"})
+    drain(settings)
+    assert len(gateway.named("cancel_payment")) == 2 and len(gateway.named("charge")) == 3
+
+
+def test_a_charge_paid_as_the_grace_period_ends_collects(
+    services, settings, store, clock, gateway, events, monkeypatch
+):
+    """The backer pays between the last attempt and the cancel: the cancel
+    reveals the payment, and the pledge is collected, not failed."""
+    c = declined_at_the_deadline(services, settings, store, clock, gateway)
+    cancel_payment = gateway.cancel_payment
+
+    def paid_just_before(pledge, intent_id):
+        if intent_id == "pi_charge_plg_001_1":
+            gateway.pay(intent_id)
+        return cancel_payment(pledge, intent_id)
+
+    monkeypatch.setattr(gateway, "cancel_payment", paid_just_before)
+    to_grace_end(settings, clock)
+    done = store.get_pledge(c.id, "plg_001")
+    assert done.status is PledgeStatus.COLLECTED
+    assert done.payment.charge_intent_id == "pi_charge_plg_001_1"
+    assert gateway.taken()["plg_001"] == 1 and not gateway.refunds
+    assert "plg_001" in [e["pledge_id"] for e in events.named("PledgeCollected")]
+    assert not events.named("PledgeFailed")
+
+
+def test_two_payments_at_the_end_of_a_grace_period_keep_one(
+    services, settings, store, clock, gateway, events, monkeypatch
+):
+    """The last attempt succeeds (the card works again) while the backer pays
+    the charge they were sent: one collects the pledge, the other is refunded
+    and shown on the pledge."""
+    c = declined_at_the_deadline(services, settings, store, clock, gateway)
+    gateway.declines.discard("plg_001")
+    cancel_payment = gateway.cancel_payment
+
+    def paid_just_before(pledge, intent_id):
+        gateway.pay(intent_id)
+        return cancel_payment(pledge, intent_id)
+
+    monkeypatch.setattr(gateway, "cancel_payment", paid_just_before)
+    to_grace_end(settings, clock)
+    done = store.get_pledge(c.id, "plg_001")
+    assert done.status is PledgeStatus.COLLECTED
+    assert done.payment.charge_intent_id == "pi_charge_plg_001_2"
+    assert gateway.refunds == {"pi_charge_plg_001_1": "re_pi_charge_plg_001_1"}
+    assert done.late_refunds == ("pi_charge_plg_001_1",)
+    assert [e["intent_id"] for e in events.named("PledgeLatePaymentRefunded")] == [
+        "pi_charge_plg_001_1"
+    ]
+
+
+def test_a_5xx_on_the_last_attempt_is_tried_again_under_a_new_key(
+    services, settings, store, clock, gateway
+):
+    c = declined_at_the_deadline(services, settings, store, clock, gateway)
+    gateway.outcome_unknown["plg_001"] = [False]
+    to_grace_end(settings, clock)
+    failed = store.get_pledge(c.id, "plg_001")
+    assert failed.status is PledgeStatus.FAILED
+    assert gateway.named("charge")[-2:] == ["plg_001:2", "plg_001:3"]
+    assert gateway.looked_up == ["plg_001:2", "plg_001:3"]
+    assert all(i.status == "canceled" for i in gateway.of("plg_001"))
+    assert gateway.taken()["plg_001"] == 0
+
+
+# ---------------------------------------------------------------- late payments
+
+
+def failed_with_a_paid_charge(store, gateway):
+    """A failed setup-flow pledge whose charge Stripe reports paid anyway."""
+    p = store.create_pledge(pledge(id="plg_late", campaign_id="cmp_test"))
+    p = store.save_pledge(
+        p, p.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW
+    )
+    p = store.save_pledge(
+        p,
+        p.moved_to(
+            PledgeStatus.ACTION_REQUIRED,
+            payment=replace(p.payment, charge_attempt=1, charge_intent_id="pi_late"),
+            grace_until=NOW,
+        ),
+    )
+    p = store.save_pledge(p, p.moved_to(PledgeStatus.FAILED, failure_reason="grace_period_ended"))
+    gateway.intents["pi_late"] = Intent("pi_late", p.id, "succeeded", 1)
+    return p
+
+
+def test_a_late_payment_is_refunded_once_and_recorded(services, settings, store, gateway, events):
+    store.create_campaign(campaign(deadline=NOW + timedelta(hours=1)))
+    p = failed_with_a_paid_charge(store, gateway)
+    message = {"kind": "refund_late", "campaign_id": p.campaign_id, "pledge_id": p.id}
+    for _ in range(2):  # SQS redelivers
+        services.queue.send({**message, "intent_id": "pi_late"})
+    drain(settings)
+    after = store.get_pledge(p.campaign_id, p.id)
+    assert (after.status, after.late_refunds) == (PledgeStatus.FAILED, ("pi_late",))
+    assert gateway.named("refund") == ["pi_late"]
+    assert events.named("PledgeLatePaymentRefunded") == [
+        {
+            "campaign_id": p.campaign_id,
+            "pledge_id": p.id,
+            "intent_id": "pi_late",
+            "amount": 1000,
+            "currency": "gbp",
+        }
+    ]
+    assert pledge_json(after)["late_payments_refunded"] == ["pi_late"]
+    assert pledge_json(after)["failure_reason"] == "grace_period_ended"
+
+
+def test_a_collected_pledges_own_payment_is_never_refunded_as_late(
+    services, settings, store, gateway
+):
+    store.create_campaign(campaign(deadline=NOW + timedelta(hours=1)))
+    p = store.create_pledge(pledge(id="plg_kept"))
+    p = store.save_pledge(
+        p, p.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW
+    )
+    payment = replace(p.payment, charge_intent_id="pi_kept")
+    p = store.save_pledge(p, p.moved_to(PledgeStatus.COLLECTED, payment=payment))
+    settlement.handle(
+        services,
+        {
+            "kind": "refund_late",
+            "campaign_id": p.campaign_id,
+            "pledge_id": p.id,
+            "intent_id": "pi_kept",
+        },
+    )
+    assert not gateway.named("refund")
+    assert store.get_pledge(p.campaign_id, p.id).late_refunds == ()

@@ -11,14 +11,17 @@ from datetime import timedelta
 
 import boto3
 import pytest
+import stripe
 
 from cashmob.domain import CampaignStatus, Money, PaymentFlow, PledgeStatus
+from cashmob.payments import ChargeResult, ChargeStatus
 from cashmob.payments.stripe_gateway import StripeGateway
 from cashmob.service.settlement import recount
+from cashmob.views import pledge_json
 from cashmob_local.driver import stripe_client
 from cashmob_local.stripe_emulator import StripeEmulator
 from tests.events import FakeContext
-from tests.integration.settling import drain, sweep_handler
+from tests.integration.settling import drain, send_webhook, sweep_handler, to_grace_end
 from tests.servers import serving
 from tests.unit.factories import campaign, pledge
 
@@ -65,29 +68,9 @@ class Boundaries:
         return call
 
 
-@pytest.fixture
-def emulator():
-    emulator = StripeEmulator(seed=3)
-    with serving(emulator) as url:
-        emulator.url = url
-        yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def real_stripe(services, emulator):
-    settings = services.settings.model_copy(
-        update={"stripe_api_base": emulator.url, "stripe_secret_key": "sk_test_local"}
-    )
-    services.settings = settings
-    gateway = StripeGateway(settings, services.secrets)
-    services.payments_override = gateway
-    services.__dict__.pop("payments", None)
-    return gateway, stripe_client(emulator.url, retries=0)
-
-
 def seed_real(services, gateway, client, plan, *, run="a", goal=1000):
-    """Pledges with real Stripe objects; `plan` is [(flow, test card or None), ...].
+    """Pledges with real Stripe objects; `plan` is [(flow, test card or None[,
+    amount]), ...].
     Ids carry `run`, so the emulator's records of several runs stay apart."""
     store = services.store
     now = services.clock.now()
@@ -100,13 +83,12 @@ def seed_real(services, gateway, client, plan, *, run="a", goal=1000):
             next_check_at=now,
         )
     )
-    for i, (flow, pm) in enumerate(plan):
+    for i, (flow, pm, *rest) in enumerate(plan):
         pid = f"plg_{run}_{i:04}"
+        amount = Money(rest[0] if rest else 1000, "gbp")
         start = gateway.start_hold if flow is PaymentFlow.HOLD else gateway.start_setup
-        ref = start(
-            campaign_id=c.id, pledge_id=pid, email="a@example.org", amount=Money(1000, "gbp")
-        )
-        p = pledge(id=pid, campaign_id=c.id, flow=flow, counter_shard=i % 3)
+        ref = start(campaign_id=c.id, pledge_id=pid, email="a@example.org", amount=amount)
+        p = pledge(id=pid, campaign_id=c.id, flow=flow, counter_shard=i % 3, amount=amount)
         p = store.create_pledge(
             replace(
                 p,
@@ -228,3 +210,247 @@ def test_settling_through_429s_and_500s_charges_each_pledge_once(
         )["Attributes"]["ApproximateNumberOfMessages"]
         == "0"
     )
+
+
+# ---------------------------------------------------------------- Stripe's answers, end to end
+# The emulator runs on the tests' clock here: grace periods, the 24 h key
+# memory and the 7-day hold expiry all happen as Stripe would have them.
+
+
+@pytest.fixture
+def stripe_on_our_clock(services, clock):
+    emulator = StripeEmulator(seed=5, now=lambda: clock.now().timestamp())
+    with serving(emulator) as url:
+        settings = services.settings.model_copy(
+            update={"stripe_api_base": url, "stripe_secret_key": "sk_test_local"}
+        )
+        services.settings = settings
+        gateway = StripeGateway(settings, services.secrets)
+        services.payments_override = gateway
+        services.__dict__.pop("payments", None)
+        yield gateway, stripe_client(url, retries=0), emulator
+    emulator.stop()
+
+
+def intents_of(emulator, pledge_id):
+    return {
+        i["id"]: i
+        for i in emulator.payment_intents.values()
+        if (i["metadata"] or {}).get("pledge_id") == pledge_id
+    }
+
+
+def emitted(emulator, event_type, object_id):
+    (event,) = [
+        e
+        for e in emulator.events
+        if e["type"] == event_type and e["data"]["object"].get("id") == object_id
+    ]
+    return event
+
+
+def dead_letters(aws):
+    return boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws["queues"]["SettlementDeadLetterQueue"],
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )["Attributes"]["ApproximateNumberOfMessages"]
+
+
+def declined_then_grace_over(services, settings, clock, store, gateway, client, run):
+    """A setup-flow pledge whose card declines at the deadline, through to the
+    end of its grace period; returns (campaign, the charge the backer was sent)."""
+    plan = [(PaymentFlow.SETUP, "pm_card_visa"), (PaymentFlow.SETUP, "pm_card_chargeCustomerFail")]
+    c = seed_real(services, gateway, client, plan, run=run)
+    clock.advance(2 * 3600)
+    for _ in range(2):  # settle, then the completion check
+        sweep_handler({}, FakeContext())
+        drain(settings)
+        clock.advance(120)
+    stuck = store.get_pledge(c.id, f"plg_{run}_0001")
+    assert stuck.status is PledgeStatus.ACTION_REQUIRED
+    sent = stuck.payment.charge_intent_id
+    assert sent and stuck.client_secret_for_backer
+    to_grace_end(settings, clock)
+    return c, sent
+
+
+def test_the_end_of_a_grace_period_closes_the_charge_at_stripe(
+    aws, services, settings, clock, stripe_on_our_clock
+):
+    """Money taken, never recorded (regression, Stripe's side): when the grace
+    period ends, every charge of the pledge is cancelled at Stripe, so the
+    backer paying it later is refused by Stripe itself."""
+    gateway, client, emulator = stripe_on_our_clock
+    store = services.store
+    c, sent = declined_then_grace_over(services, settings, clock, store, gateway, client, "g1")
+    failed = store.get_pledge(c.id, "plg_g1_0001")
+    assert (failed.status, failed.failure_reason) == (PledgeStatus.FAILED, "grace_period_ended")
+    charges = intents_of(emulator, "plg_g1_0001")
+    assert len(charges) == 2 and sent in charges  # the one sent, and the last attempt
+    assert {i["status"] for i in charges.values()} == {"canceled"}
+    with pytest.raises(stripe.InvalidRequestError):  # the backer pays, too late
+        client.payment_intents.confirm(sent, params={"payment_method": "pm_card_visa"})
+    assert emulator.succeeded_charges() == {"plg_g1_0000": 1}
+
+
+def test_a_charge_paid_after_its_pledge_failed_is_refunded_at_stripe(
+    aws, services, settings, clock, stripe_on_our_clock, monkeypatch
+):
+    """A pledge failed with its charge still open (as the old code left them,
+    forced here): the backer pays it. Stripe's `payment_intent.succeeded`
+    reaches the webhook, the worker refunds it at Stripe, and the pledge
+    shows it. Redeliveries refund nothing more."""
+    gateway, client, emulator = stripe_on_our_clock
+    store = services.store
+    cancel_payment = gateway.cancel_payment
+    left_open: list[str] = []
+
+    def never_reaches_stripe(pledge, intent_id):
+        if pledge.payment.charge_intent_id == intent_id:
+            left_open.append(intent_id)
+            return ChargeResult(ChargeStatus.CANCELED, intent_id)
+        return cancel_payment(pledge, intent_id)
+
+    monkeypatch.setattr(gateway, "cancel_payment", never_reaches_stripe)
+    c, sent = declined_then_grace_over(services, settings, clock, store, gateway, client, "g2")
+    assert left_open == [sent]
+    assert store.get_pledge(c.id, "plg_g2_0001").status is PledgeStatus.FAILED
+
+    paid = client.payment_intents.confirm(sent, params={"payment_method": "pm_card_visa"})
+    assert paid.status == "succeeded"  # Stripe took the money for a failed pledge
+    succeeded = emitted(emulator, "payment_intent.succeeded", sent)
+    assert send_webhook(services, succeeded)["outcome"] == "refund_late"
+    drain(settings)
+    refunds = [r for r in emulator.refunds.values() if r["payment_intent"] == sent]
+    assert [(r["amount"], r["status"]) for r in refunds] == [(1000, "succeeded")]
+    after = store.get_pledge(c.id, "plg_g2_0001")
+    assert (after.status, after.late_refunds) == (PledgeStatus.FAILED, (sent,))
+    assert pledge_json(after)["late_payments_refunded"] == [sent]
+
+    (charge_refunded,) = [
+        e
+        for e in emulator.events
+        if e["type"] == "charge.refunded" and e["data"]["object"]["payment_intent"] == sent
+    ]
+    assert send_webhook(services, charge_refunded)["outcome"] == "no_change"
+    assert send_webhook(services, succeeded)["outcome"] == "no_change"  # Stripe redelivers
+    drain(settings)
+    assert len([r for r in emulator.refunds.values() if r["payment_intent"] == sent]) == 1
+    assert store.get_pledge(c.id, "plg_g2_0001").status is PledgeStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("flow", "mode"),
+    [
+        (PaymentFlow.SETUP, "500_executed"),
+        (PaymentFlow.SETUP, "500"),
+        (PaymentFlow.HOLD, "500_executed"),
+    ],
+    ids=["charge_took_the_money", "charge_did_nothing", "capture_took_the_money"],
+)
+def test_a_charge_answered_500_is_looked_up_and_never_taken_twice(
+    aws, services, settings, clock, stripe_on_our_clock, flow, mode
+):
+    """Stripe answers the settlement charge (or capture) 500 — after taking
+    the money, and then replays that 500 under its key, or before doing
+    anything. The worker tries again under a new attempt key, looking the
+    pledge up first: collected, once."""
+    gateway, client, emulator = stripe_on_our_clock
+    c = seed_real(services, gateway, client, [(flow, "pm_card_visa")], run=f"f{flow}{mode}")
+    path = r"^/v1/payment_intents$" if flow is PaymentFlow.SETUP else r"/capture$"
+    # stripe-python retries a 500 once (max_network_retries=1): fail both.
+    emulator.fail_next(mode, path_regex=path, method="POST", count=1 if "executed" in mode else 2)
+    clock.advance(2 * 3600)
+    final = settle_until_final(services, settings, clock, c.id)
+    assert final.status is CampaignStatus.SUCCEEDED
+    pid = f"plg_f{flow}{mode}_0000"
+    done = services.store.get_pledge(c.id, pid)
+    assert done.status is PledgeStatus.COLLECTED
+    assert emulator.succeeded_charges()[pid] == 1
+    assert len([i for i in intents_of(emulator, pid).values() if i["status"] == "succeeded"]) == 1
+    assert done.payment.charge_attempt == (2 if flow is PaymentFlow.SETUP else 1)
+    assert any(r["status"] == 500 for r in emulator.request_log)
+    assert dead_letters(aws) == "0"
+
+
+def test_a_charge_stripe_refuses_for_good_fails_the_pledge_and_settlement_ends(
+    aws, services, settings, clock, stripe_on_our_clock
+):
+    """Stripe refuses a charge below the minimum (`amount_too_small`): the
+    pledge is failed with that reason and the campaign completes."""
+    gateway, client, emulator = stripe_on_our_clock
+    plan = [(PaymentFlow.SETUP, "pm_card_visa"), (PaymentFlow.SETUP, "pm_card_visa", 20)]
+    c = seed_real(services, gateway, client, plan, run="small")
+    clock.advance(2 * 3600)
+    final = settle_until_final(services, settings, clock, c.id)
+    assert final.status is CampaignStatus.SUCCEEDED
+    refused = services.store.get_pledge(c.id, "plg_small_0001")
+    assert (refused.status, refused.failure_reason) == (PledgeStatus.FAILED, "amount_too_small")
+    assert final.settlement.collected == 1000 and final.settlement.failed == 20
+    assert emulator.succeeded_charges() == {"plg_small_0000": 1}
+    assert dead_letters(aws) == "0"
+
+
+def test_a_hold_stripe_cancelled_after_7_days_fails_the_pledge(
+    aws, services, settings, clock, stripe_on_our_clock
+):
+    """Settlement runs more than 7 days after a hold's authorisation: Stripe
+    has cancelled it (`automatic`). The campaign still succeeds; that pledge
+    is failed as hold_expired, and nothing is captured for it."""
+    gateway, client, emulator = stripe_on_our_clock
+    plan = [(PaymentFlow.SETUP, "pm_card_visa"), (PaymentFlow.HOLD, "pm_card_visa")]
+    c = seed_real(services, gateway, client, plan, run="lapsed")
+    clock.advance(8 * 24 * 3600)
+    final = settle_until_final(services, settings, clock, c.id)
+    assert final.status is CampaignStatus.SUCCEEDED
+    lapsed = services.store.get_pledge(c.id, "plg_lapsed_0001")
+    assert (lapsed.status, lapsed.failure_reason) == (PledgeStatus.FAILED, "hold_expired")
+    hold = emulator.payment_intents[lapsed.payment.intent_id]
+    assert (hold["status"], hold["cancellation_reason"]) == ("canceled", "automatic")
+    assert emulator.succeeded_charges() == {"plg_lapsed_0000": 1}
+    assert final.settlement.failed == 1000 and final.settlement.released == 0
+
+
+def test_a_crash_at_any_step_of_a_grace_periods_end_leaves_no_payment_open(
+    aws, services, settings, clock, stripe_on_our_clock
+):
+    """The end of a grace period with the Lambda dying at its k-th boundary
+    (before or after each Stripe call or DynamoDB write), for every k: the
+    pledge ends failed, and every charge of it is cancelled at Stripe."""
+    gateway, client, emulator = stripe_on_our_clock
+    crasher = Crasher()
+    _instrument(services, crasher)
+    services.payments_override = Boundaries(
+        gateway, crasher, {"charge", "capture", "cancel", "cancel_payment"}
+    )
+    store = services.store._target
+    for k in range(1, 60):
+        run = f"gk{k}"
+        plan = [
+            (PaymentFlow.SETUP, "pm_card_visa"),
+            (PaymentFlow.SETUP, "pm_card_chargeCustomerFail"),
+        ]
+        c = seed_real(services, gateway, client, plan, run=run)
+        clock.advance(2 * 3600)
+        for _ in range(2):
+            sweep_handler({}, FakeContext())
+            drain(settings)
+            clock.advance(120)
+        pid = f"plg_{run}_0001"
+        assert store.get_pledge(c.id, pid).status is PledgeStatus.ACTION_REQUIRED
+        crasher.count, crasher.points, crasher.armed = 0, [], k
+        for _ in range(6):
+            clock.advance(48 * 3600)
+            with contextlib.suppress(Crash):
+                sweep_handler({}, FakeContext())
+            drain(settings, max_rounds=500)
+        where = f"crash at {k}: {crasher.points[k - 1] if k <= len(crasher.points) else '-'}"
+        assert store.get_pledge(c.id, pid).status is PledgeStatus.FAILED, where
+        charges = intents_of(emulator, pid)
+        assert charges and {i["status"] for i in charges.values()} == {"canceled"}, where
+        assert pid not in emulator.succeeded_charges(), where
+        if crasher.armed is not None:  # k was past the last boundary
+            break
+    else:
+        raise AssertionError("the boundaries never ran out")
+    assert k > 10 and crasher.points.count("before cancel_payment") == 2, crasher.points

@@ -4,17 +4,26 @@ Stripe's idempotency memory."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import stripe
 
 from cashmob.config import Settings
 from cashmob.domain import Money, PaymentFlow, PledgeStatus
-from cashmob.domain.errors import PaymentProviderError, PaymentProviderUnavailable
+from cashmob.domain.errors import (
+    ChargeOutcomeUnknown,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
 from cashmob.payments import ChargeStatus
-from cashmob.payments.stripe_gateway import StripeGateway
+from cashmob.payments.stripe_gateway import STRIPE_API_VERSION, StripeGateway
 from cashmob.secrets import Secrets
 from tests.unit.factories import pledge as make_pledge
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "shared" / "requirements.txt"
 
 
 @pytest.fixture
@@ -45,6 +54,11 @@ def _saved(gateway, client, pm: str, pledge_id: str = "plg_a"):
             intent_open=False,
         ),
     )
+
+
+def _a_day_later(emulator):
+    """Moves the emulator's clock past Stripe's 24 h idempotency memory."""
+    emulator.now = lambda: time.time() + 25 * 3600
 
 
 def _held(gateway, client, pledge_id: str = "plg_h", pm: str = "pm_card_visa"):
@@ -105,19 +119,86 @@ def test_declines_need_the_backer(gateway, client, pm, code):
     assert result.client_secret.startswith(result.intent_id)
 
 
-def test_a_declined_charge_is_flagged_for_the_backer(gateway, client):
+def test_a_declined_charge_left_unfinished_is_cancelled(gateway, client, emulator):
     pledge = _saved(gateway, client, "pm_card_chargeCustomerFail")
-    result = gateway.charge(pledge, attempt=1, look_up_first=False)
-    gateway.flag_needs_backer(pledge, result.intent_id)
-    gateway.flag_needs_backer(pledge, result.intent_id)  # a redelivery: same key, same answer
-    meta = client.payment_intents.retrieve(result.intent_id).metadata.to_dict()
-    assert meta["needs_backer"] == "true" and meta["pledge_id"] == "plg_a"
+    declined = gateway.charge(pledge, attempt=1, look_up_first=False)
+    first = gateway.cancel_payment(pledge, declined.intent_id)
+    again = gateway.cancel_payment(pledge, declined.intent_id)  # a redelivery
+    assert first.status is again.status is ChargeStatus.CANCELED
+    assert client.payment_intents.retrieve(declined.intent_id).status == "canceled"
+    with pytest.raises(stripe.InvalidRequestError):  # it can no longer take money
+        client.payment_intents.confirm(
+            declined.intent_id, params={"payment_method": "pm_card_visa"}
+        )
+    assert emulator.succeeded_charges()["plg_a"] == 0
+
+
+def test_cancelling_a_payment_the_backer_just_made_reports_it_taken(gateway, client):
+    pledge = _saved(gateway, client, "pm_card_chargeCustomerFail")
+    declined = gateway.charge(pledge, attempt=1, look_up_first=False)
+    client.payment_intents.confirm(declined.intent_id, params={"payment_method": "pm_card_visa"})
+    assert gateway.cancel_payment(pledge, declined.intent_id).status is ChargeStatus.SUCCEEDED
+
+
+def test_refund_gives_the_money_back_once(gateway, client, emulator):
+    pledge = _saved(gateway, client, "pm_card_visa")
+    paid = gateway.charge(pledge, attempt=1, look_up_first=False)
+    first = gateway.refund(pledge, paid.intent_id)
+    assert gateway.refund(pledge, paid.intent_id) == first  # a redelivery: the same refund
+    charge = client.charges.retrieve(client.payment_intents.retrieve(paid.intent_id).latest_charge)
+    assert (charge.refunded, charge.amount_refunded) == (True, 1000)
+    assert len(emulator.refunds) == 1
+
+
+def test_a_charge_stripe_refuses_for_good_is_refused_not_retried(gateway, client):
+    pledge = _saved(gateway, client, "pm_card_visa")
+    gone = replace(pledge, payment=replace(pledge.payment, customer_id="cus_deleted"))
+    result = gateway.charge(gone, attempt=1, look_up_first=False)
+    assert (result.status, result.reason) == (ChargeStatus.REFUSED, "resource_missing")
+
+
+def test_a_charge_answered_500_is_an_unknown_outcome(gateway, client, emulator):
+    pledge = _saved(gateway, client, "pm_card_visa")
+    emulator.faults.update({"share_500": 1.0})
+    with pytest.raises(ChargeOutcomeUnknown):
+        gateway.charge(pledge, attempt=1, look_up_first=False)
+    emulator.faults.update({"share_500": 0.0})
+    # The next try looks up first and uses the next attempt's key.
+    paid = gateway.charge(pledge, attempt=2, look_up_first=True)
+    assert paid.status is ChargeStatus.SUCCEEDED
+    assert emulator.succeeded_charges()["plg_a"] == 1
+
+
+def test_the_api_version_is_the_one_the_sdk_was_generated_for():
+    assert stripe.api_version == STRIPE_API_VERSION
+    pins = [
+        line.strip()
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.strip().startswith("stripe")
+    ]
+    assert pins == [f"stripe=={stripe.VERSION}"]
+
+
+def test_every_request_uses_cards_only_through_allowed_payment_method_types(
+    gateway, client, emulator
+):
+    setup = gateway.start_setup(
+        campaign_id="cmp_a", pledge_id="plg_s", email="a@example.org", amount=Money(1000, "gbp")
+    )
+    hold = gateway.start_hold(
+        campaign_id="cmp_a", pledge_id="plg_t", email="a@example.org", amount=Money(1000, "gbp")
+    )
+    for intent in (
+        client.setup_intents.retrieve(setup.intent_id),
+        client.payment_intents.retrieve(hold.intent_id),
+    ):
+        assert intent.payment_method_types == ["card"]
 
 
 def test_look_up_first_finds_a_charge_stripe_no_longer_remembers(gateway, client, emulator):
     pledge = _saved(gateway, client, "pm_card_visa")
     made = gateway.charge(pledge, attempt=1, look_up_first=False)
-    emulator._idempotent.clear()  # 24 h later: Stripe forgot the key
+    _a_day_later(emulator)  # Stripe forgot the key
     found = gateway.charge(pledge, attempt=1, look_up_first=True)
     assert found.intent_id == made.intent_id and found.status is ChargeStatus.SUCCEEDED
     # Even a later attempt finds the money already collected.
@@ -128,7 +209,7 @@ def test_look_up_first_finds_a_charge_stripe_no_longer_remembers(gateway, client
 def test_capture_replays_and_survives_a_forgotten_key(gateway, client, emulator):
     pledge = _held(gateway, client)
     assert gateway.capture(pledge).status is ChargeStatus.SUCCEEDED
-    emulator._idempotent.clear()
+    _a_day_later(emulator)
     assert gateway.capture(pledge).status is ChargeStatus.SUCCEEDED
     assert emulator.succeeded_charges()["plg_h"] == 1
 
@@ -163,7 +244,61 @@ def test_server_errors_are_retried_by_the_client_then_retry_later(gateway, emula
     assert len(posts) == 3  # max_network_retries=2, with the same idempotency key
 
 
-def test_invalid_requests_are_our_bug(gateway):
-    pledge = make_pledge(status=PledgeStatus.ACTIVE, flow=PaymentFlow.HOLD)
+def test_requests_stripe_rejects_are_our_bug(emulator):
+    settings = Settings(stripe_secret_key="sk_test_wrong", stripe_api_base=emulator.url)
     with pytest.raises(PaymentProviderError):
-        gateway.capture(replace(pledge, payment=replace(pledge.payment, intent_id="pi_missing")))
+        StripeGateway(settings, Secrets(settings)).start_hold(
+            campaign_id="cmp_a", pledge_id="plg_x", email="a@example.org", amount=Money(500, "usd")
+        )
+
+
+def test_a_stripe_that_hangs_is_given_up_on_at_the_read_timeout(emulator):
+    settings = Settings(
+        stripe_secret_key="sk_test_local",
+        stripe_api_base=emulator.url,
+        stripe_max_network_retries=0,
+        stripe_read_timeout_seconds=0.3,
+    )
+    emulator.faults.update({"latency_ms": 3000})
+    started = time.monotonic()
+    with pytest.raises(PaymentProviderUnavailable):
+        StripeGateway(settings, Secrets(settings)).start_hold(
+            campaign_id="cmp_a", pledge_id="plg_x", email="a@example.org", amount=Money(500, "usd")
+        )
+    assert time.monotonic() - started < 2.5  # not the emulator's 3 s
+
+
+def test_a_charge_that_took_the_money_then_answered_500_is_found_not_repeated(
+    gateway, client, emulator
+):
+    pledge = _saved(gateway, client, "pm_card_visa")
+    emulator.fail_next("500_executed", path_regex=r"^/v1/payment_intents$", method="POST")
+    with pytest.raises(ChargeOutcomeUnknown):
+        gateway.charge(pledge, attempt=1, look_up_first=False)
+    assert emulator.succeeded_charges()["plg_a"] == 1  # Stripe took the money
+    with pytest.raises(ChargeOutcomeUnknown):  # and replays its 500 under that key
+        gateway.charge(pledge, attempt=1, look_up_first=False)
+    found = gateway.charge(pledge, attempt=2, look_up_first=True)
+    assert found.status is ChargeStatus.SUCCEEDED
+    assert emulator.succeeded_charges()["plg_a"] == 1
+
+
+def test_every_request_the_gateway_makes_is_one_stripe_accepts(gateway, client, emulator):
+    saved = _saved(gateway, client, "pm_card_visa", pledge_id="plg_s1")
+    declined = _saved(gateway, client, "pm_card_chargeCustomerFail", pledge_id="plg_s2")
+    held = _held(gateway, client)
+    paid = gateway.charge(saved, attempt=1, look_up_first=True)
+    needs = gateway.charge(declined, attempt=1, look_up_first=False)
+    gateway.cancel_payment(declined, needs.intent_id)
+    gateway.refund(saved, paid.intent_id, amount=100)
+    gateway.refund(saved, paid.intent_id)
+    gateway.capture(held)
+    gateway.cancel(held)  # nothing is held any more: Stripe says so, and that is fine
+    gateway.cancel(saved)
+    summary = emulator.requests_summary()
+    # Only the two cancels meet Stripe's "unexpected state"; no parameter is refused.
+    assert summary["refused_by_code"] == {
+        "payment_intent_unexpected_state": 1,
+        "setup_intent_unexpected_state": 1,
+    }
+    assert summary["versions"] == {STRIPE_API_VERSION: summary["total"]}

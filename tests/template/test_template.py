@@ -192,3 +192,117 @@ def test_the_api_protects_exactly_the_routes_the_template_protects():
         path = route.path.replace("{campaign_id}", "cmp_x").replace("{pledge_id}", "plg_x")
         event = {"rawPath": path, "requestContext": {"http": {"method": route.method}}}
         assert api._needs_organizer(event) == (route.authorizer == "OrganizerJwt"), route.path
+
+
+# ---------------------------------------------------------------- deploy hygiene
+
+NOTIFY = {"Fn::If": ["NotifyAlarms", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def _raw(kind):
+    return {name: res for name, res in template.load()["Resources"].items() if res["Type"] == kind}
+
+
+def test_alarms_notify_an_optional_sns_topic():
+    t = template.load()
+    parameter = t["Parameters"]["AlarmTopicArn"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert t["Conditions"]["NotifyAlarms"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+    alarms = template.resources("AWS::CloudWatch::Alarm")
+    assert {"SettlementDeadLetterAlarm", "SettlementScheduleDeadLetterAlarm"} <= set(alarms)
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == NOTIFY, name
+        assert alarm["OKActions"] == NOTIFY, name
+    transformed = _transformed()
+    assert transformed["Conditions"]["NotifyAlarms"] == t["Conditions"]["NotifyAlarms"]
+    for name in alarms:
+        assert transformed["Resources"][name]["Properties"]["AlarmActions"] == NOTIFY
+
+
+def test_the_alarm_topic_parameter_accepts_empty_or_an_sns_arn_only():
+    import re
+
+    pattern = re.compile(template.load()["Parameters"]["AlarmTopicArn"]["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:sns:eu-west-2:123456789012:cashmob-alarms")
+    assert pattern.fullmatch("arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_alarms")
+    assert not pattern.fullmatch("cashmob-alarms")
+    assert not pattern.fullmatch("arn:aws:sqs:eu-west-2:123456789012:cashmob-alarms")
+
+
+def _sweep():
+    (schedule,) = [
+        (function, event["Properties"])
+        for function, props in template.resources("AWS::Serverless::Function").items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    return schedule
+
+
+def test_the_schedule_has_its_own_dead_letter_queue_and_alarm():
+    function, sweep = _sweep()
+    assert function == "SettlementFunction"
+    queue = sweep["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+    assert queue == ["SettlementScheduleDeadLetterQueue", "Arn"]
+    queues = template.resources("AWS::SQS::Queue")
+    assert queue[0] in queues and queue[0] != "SettlementDeadLetterQueue"
+    assert queues[queue[0]]["MessageRetentionPeriod"] == 1209600
+    watched = {
+        name: alarm["Dimensions"][0]["Value"]
+        for name, alarm in template.resources("AWS::CloudWatch::Alarm").items()
+    }
+    assert watched["SettlementScheduleDeadLetterAlarm"] == {"Fn::GetAtt": [queue[0], "QueueName"]}
+    # Every dead-letter queue has an alarm.
+    dead_letter = {n for n in queues if "DeadLetter" in n}
+    assert dead_letter == {v["Fn::GetAtt"][0] for v in watched.values()}
+    # As deployed: the scheduler sends missed runs there, and may.
+    resources = _transformed()["Resources"]
+    (schedule,) = [r for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    target = schedule["Properties"]["Target"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue[0], "Arn"]}}
+    role = resources[target["RoleArn"]["Fn::GetAtt"][0]]
+    sends = [
+        s
+        for policy in role["Properties"]["Policies"]
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Action"] == "sqs:SendMessage"
+    ]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": [queue[0], "Arn"]}]
+
+
+def test_two_stacks_fit_in_one_account():
+    """No physical name is fixed: the schedule's is omitted (SAM otherwise
+    names it after its logical id), the others derive from the stack."""
+    _, sweep = _sweep()
+    assert sweep["OmitName"] is True
+    assert "Name" not in sweep
+    names = ("Name", "TableName", "QueueName", "FunctionName", "RoleName", "AlarmName")
+    names += ("TopicName", "LogGroupName", "ScheduleName", "LayerName", "StageName")
+    for logical_id, resource in _transformed()["Resources"].items():
+        for key in names:
+            value = resource.get("Properties", {}).get(key)
+            assert not isinstance(value, str) or key == "StageName", (logical_id, key, value)
+
+
+@pytest.mark.parametrize("table", sorted(_raw("AWS::DynamoDB::Table")))
+def test_every_table_is_retained_and_recoverable(table):
+    resource = _raw("AWS::DynamoDB::Table")[table]
+    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+    pitr = resource["Properties"]["PointInTimeRecoverySpecification"]
+    assert pitr["PointInTimeRecoveryEnabled"] is True
+    transformed = _transformed()["Resources"][table]
+    assert transformed["DeletionPolicy"] == transformed["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_local_stack_creates_the_schedule_dead_letter_queue():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        urls = template.create_queues(boto3.client("sqs", region_name="us-east-1"))
+    assert set(urls) == set(template.resources("AWS::SQS::Queue"))
+    assert "SettlementScheduleDeadLetterQueue" in urls

@@ -1,10 +1,18 @@
+from fractions import Fraction
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cashmob.domain import CURRENCIES, Money
 from cashmob.domain.errors import ValidationFailed
-from cashmob.domain.money import MAX_AMOUNT, chargeable
+from cashmob.domain.money import (
+    CONVERSION_MARGIN,
+    MAX_AMOUNT,
+    USD_PER_UNIT,
+    chargeable,
+    settlement_minimum,
+)
 
 codes = st.sampled_from(sorted(CURRENCIES))
 amounts = st.integers(min_value=-(10**12), max_value=10**12)
@@ -81,3 +89,35 @@ def test_chargeable_accepts_only_ints_in_stripes_range(code, amount):
     else:
         with pytest.raises(ValidationFailed):
             chargeable(amount, code)
+
+
+@pytest.mark.parametrize("code", sorted(CURRENCIES))
+@pytest.mark.parametrize("account", ["gbp", "usd", "eur", "jpy"])
+def test_the_settlement_minimum_never_undercuts_either_currency(code, account):
+    least = settlement_minimum(code, account)
+    assert least >= CURRENCIES[code].minimum_charge
+    if code == account:
+        assert least == CURRENCIES[code].minimum_charge  # nothing to convert
+        return
+    # Converted back at the table's own rate, it clears the account's minimum
+    # even after the margin is taken off.
+    pledge, acct = CURRENCIES[code], CURRENCIES[account]
+    in_account = (
+        Fraction(least, 10**pledge.exponent)
+        * USD_PER_UNIT[code]
+        / USD_PER_UNIT[account]
+        * (1 - CONVERSION_MARGIN)
+    )
+    assert in_account * 10**acct.exponent >= acct.minimum_charge
+
+
+def test_pledges_below_the_settlement_currencys_minimum_are_refused():
+    # ¥50 is Stripe's JPY minimum, but about £0.26: less than a GBP account's £0.30.
+    chargeable(50, "jpy")
+    with pytest.raises(ValidationFailed) as refused:
+        chargeable(50, "jpy", account_currency="gbp")
+    assert refused.value.details == [
+        {"field": "amount", "minimum": settlement_minimum("jpy", "gbp")}
+    ]
+    assert chargeable(65, "jpy", account_currency="gbp") == Money(65, "jpy")
+    assert chargeable(30, "gbp", account_currency="gbp") == Money(30, "gbp")

@@ -24,6 +24,7 @@ LEGAL_PLEDGE = {
     (P.ACTIVE, P.ACTION_REQUIRED),
     (P.ACTIVE, P.RELEASED),
     (P.ACTIVE, P.CANCELLED),
+    (P.ACTIVE, P.FAILED),  # Stripe refused the charge for good, or the hold lapsed
     (P.ACTION_REQUIRED, P.COLLECTED),
     (P.ACTION_REQUIRED, P.FAILED),
     (P.COLLECTED, P.REFUNDED),

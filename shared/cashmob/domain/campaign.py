@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .errors import CampaignClosed, ValidationFailed
-from .money import Money, chargeable, currency
+from .money import Money, chargeable, currency, settlement_minimum
 from .states import CAMPAIGN_TRANSITIONS, CampaignStatus
 
 MAX_CAMPAIGN_DURATION = timedelta(days=365)
@@ -101,19 +101,32 @@ def new_campaign(
     min_backers: int = 0,
     min_pledge_amount: int | None = None,
     min_pledge_currency: str | None = None,
+    account_currency: str | None = None,
 ) -> Campaign:
-    """Validates the organizer's input against the business rules."""
+    """Validates the organizer's input against the business rules.
+    `account_currency`: the Stripe account's settlement currency, whose
+    minimum charge every pledge must clear after conversion."""
     cur = currency(goal_currency)
-    goal = chargeable(goal_amount, cur.code, field="goal.amount")
+    goal = chargeable(goal_amount, cur.code, field="goal.amount", account_currency=account_currency)
     if min_pledge_currency is not None and min_pledge_currency != cur.code:
         raise ValidationFailed(
             "min_pledge must be in the goal's currency.",
             details=[{"field": "min_pledge.currency", "expected": cur.code}],
         )
+    least = (
+        cur.minimum_charge
+        if account_currency is None
+        else settlement_minimum(cur.code, account_currency)
+    )
     min_pledge = (
-        Money(cur.minimum_charge, cur.code)
+        Money(least, cur.code)
         if min_pledge_amount is None
-        else chargeable(min_pledge_amount, cur.code, field="min_pledge.amount")
+        else chargeable(
+            min_pledge_amount,
+            cur.code,
+            field="min_pledge.amount",
+            account_currency=account_currency,
+        )
     )
     if min_pledge > goal:
         raise ValidationFailed(

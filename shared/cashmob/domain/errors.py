@@ -83,6 +83,14 @@ class PaymentProviderUnavailable(DomainError):
         self.retry_after = retry_after
 
 
+class ChargeOutcomeUnknown(PaymentProviderUnavailable):
+    """Stripe answered a charge with a 5xx (or never answered): it may or may
+    not have taken the money, and Stripe replays a stored 5xx under the same
+    idempotency key. Look the pledge's payments up, then try under a new key."""
+
+    code = "charge_outcome_unknown"
+
+
 class PaymentProviderError(DomainError):
     """Stripe rejected a request we built: a bug on our side (502)."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil
 from types import MappingProxyType
 
 from .errors import ValidationFailed
@@ -43,6 +45,49 @@ CURRENCIES = _table(
     Currency("jpy", 0, 50, "¥"),
     Currency("krw", 0, 700, "₩"),
 )
+
+
+# What one major unit of each currency is worth in US dollars (late 2026,
+# rounded), for one question only: does a pledge clear the minimum charge of
+# the Stripe account's settlement currency once Stripe converts it? Stripe
+# refuses a charge below that minimum (docs.stripe.com/currencies), so the
+# estimate must never overrate a pledge: it takes CONVERSION_MARGIN off.
+USD_PER_UNIT: MappingProxyType[str, Fraction] = MappingProxyType(
+    {
+        code: Fraction(rate)
+        for code, rate in {
+            "usd": "1",
+            "eur": "1.08",
+            "gbp": "1.27",
+            "cad": "0.72",
+            "aud": "0.65",
+            "nzd": "0.59",
+            "chf": "1.13",
+            "sgd": "0.75",
+            "dkk": "0.145",
+            "nok": "0.092",
+            "sek": "0.095",
+            "pln": "0.25",
+            "hkd": "0.128",
+            "mxn": "0.055",
+            "jpy": "0.0066",
+            "krw": "0.00072",
+        }.items()
+    }
+)
+CONVERSION_MARGIN = Fraction(1, 10)
+
+
+def settlement_minimum(code: str, account_currency: str) -> int:
+    """The least amount of `code`, in minor units, that is sure to clear the
+    minimum charge of `account_currency` after conversion."""
+    pledge, account = currency(code), currency(account_currency)
+    if pledge.code == account.code:
+        return pledge.minimum_charge
+    account_minimum = Fraction(account.minimum_charge, 10**account.exponent)
+    in_usd = account_minimum * USD_PER_UNIT[account.code]
+    in_pledge_units = in_usd / USD_PER_UNIT[pledge.code] / (1 - CONVERSION_MARGIN)
+    return max(pledge.minimum_charge, ceil(in_pledge_units * 10**pledge.exponent))
 
 
 def currency(code: str) -> Currency:
@@ -115,17 +160,26 @@ class Money:
         return {"amount": self.amount, "currency": self.currency}
 
 
-def chargeable(amount: object, code: str, *, field: str = "amount") -> Money:
-    """An amount a backer may be charged: an int between Stripe's minimum and maximum."""
+def chargeable(
+    amount: object, code: str, *, field: str = "amount", account_currency: str | None = None
+) -> Money:
+    """An amount a backer may be charged: an int between Stripe's minimum and
+    maximum, and (with `account_currency`) above the settlement currency's
+    minimum after conversion."""
     cur = currency(code)
     if type(amount) is not int:
         raise ValidationFailed(
             f"{field} must be an integer of minor units.", details=[{"field": field}]
         )
-    if amount < cur.minimum_charge:
+    minimum = (
+        cur.minimum_charge
+        if account_currency is None
+        else settlement_minimum(cur.code, account_currency)
+    )
+    if amount < minimum:
         raise ValidationFailed(
-            f"{field} must be at least {Money(cur.minimum_charge, code).format()}.",
-            details=[{"field": field, "minimum": cur.minimum_charge}],
+            f"{field} must be at least {Money(minimum, cur.code).format()}.",
+            details=[{"field": field, "minimum": minimum}],
         )
     if amount > MAX_AMOUNT:
         raise ValidationFailed(

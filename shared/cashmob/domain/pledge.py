@@ -45,8 +45,10 @@ class Payment:
     """What Stripe holds for a pledge."""
 
     flow: PaymentFlow
-    intent_id: str  # seti_… (setup) or pi_… (hold)
-    client_secret: str
+    # seti_… (setup) or pi_… (hold); None until Stripe's object exists (the
+    # pledge is recorded, and its key claimed, before Stripe is called).
+    intent_id: str | None
+    client_secret: str | None
     customer_id: str | None = None  # setup flow only
     payment_method: str | None = None  # the card saved or held, from Stripe's confirmation
     # The settlement charge (setup flow: an off-session PaymentIntent).
@@ -72,6 +74,9 @@ class Pledge:
     grace_until: datetime | None = None
     next_reminder_at: datetime | None = None
     counter_shard: int = 0
+    failure_reason: str | None = None  # why a pledge ended `failed` (Stripe's code)
+    # PaymentIntents that took money after the pledge was finished, refunded.
+    late_refunds: tuple[str, ...] = ()
     revision: int | None = None  # storage revision, for optimistic concurrency
 
     @property
@@ -81,6 +86,18 @@ class Pledge:
     def moved_to(self, status: PledgeStatus, **changes: object) -> Pledge:
         PLEDGE_TRANSITIONS.check(self.status, status)
         return replace(self, status=status, **changes)  # type: ignore[arg-type]
+
+    @property
+    def ready(self) -> bool:
+        """Stripe's object for the pledge exists."""
+        return self.payment.intent_id is not None
+
+    def payment_intent_ids(self) -> frozenset[str]:
+        """Every PaymentIntent of ours that may take money for this pledge."""
+        ids = {self.payment.charge_intent_id}
+        if self.payment.flow is PaymentFlow.HOLD:
+            ids.add(self.payment.intent_id)
+        return frozenset(i for i in ids if i)
 
     @property
     def client_secret_for_backer(self) -> str | None:

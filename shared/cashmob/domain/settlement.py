@@ -48,7 +48,32 @@ def action_for(outcome: Outcome, pledge: Pledge) -> Action:
             return Action.CAPTURE if pledge.payment.flow is PaymentFlow.HOLD else Action.CHARGE
         case PledgeStatus.ACTIVE:
             return Action.RELEASE
-        case PledgeStatus.RELEASED | PledgeStatus.CANCELLED | PledgeStatus.EXPIRED:
+        case (
+            PledgeStatus.RELEASED
+            | PledgeStatus.CANCELLED
+            | PledgeStatus.EXPIRED
+            | PledgeStatus.FAILED
+        ):
             return Action.CANCEL_INTENT if pledge.payment.intent_open else Action.NONE
         case _:
             return Action.NONE
+
+
+# `failure_reason` of a pledge whose hold Stripe cancelled on its own, 7 days
+# after authorisation: the campaign collects, but this money is gone.
+HOLD_EXPIRED = "hold_expired"
+# `failure_reason` of a pledge the backer did not finish paying in time.
+GRACE_PERIOD_ENDED = "grace_period_ended"
+
+
+def canceled_reason(cancellation_reason: str | None) -> str:
+    """Why a pledge whose payment Stripe reports cancelled ends `failed`."""
+    return HOLD_EXPIRED if cancellation_reason == "automatic" else "payment_canceled"
+
+
+def charge_intent(pledge: Pledge) -> str | None:
+    """The PaymentIntent that collects the pledge: the hold itself, or the
+    settlement charge on the saved card (the one a backer is asked to finish)."""
+    if pledge.payment.flow is PaymentFlow.HOLD:
+        return pledge.payment.intent_id
+    return pledge.payment.charge_intent_id

@@ -67,7 +67,10 @@ PLEDGE_TRANSITIONS = TransitionTable[PledgeStatus](
     "pledge",
     {
         _P.PENDING: frozenset({_P.ACTIVE, _P.CANCELLED, _P.EXPIRED, _P.RELEASED}),
-        _P.ACTIVE: frozenset({_P.COLLECTED, _P.ACTION_REQUIRED, _P.RELEASED, _P.CANCELLED}),
+        # FAILED: Stripe refused the charge for good, or the hold lapsed.
+        _P.ACTIVE: frozenset(
+            {_P.COLLECTED, _P.ACTION_REQUIRED, _P.RELEASED, _P.CANCELLED, _P.FAILED}
+        ),
         _P.ACTION_REQUIRED: frozenset({_P.COLLECTED, _P.FAILED}),
         _P.COLLECTED: frozenset({_P.REFUNDED}),
     },

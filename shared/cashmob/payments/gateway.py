@@ -17,28 +17,27 @@ class IntentRef:
     customer_id: str | None = None
 
 
-# Metadata on a declined charge's PaymentIntent: its success is the backer's doing.
-NEEDS_BACKER_FLAG = "needs_backer"
-
-
 class ChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"  # money collected
     NEEDS_BACKER = "needs_backer"  # declined or authentication required
-    CANCELED = "canceled"  # the intent is gone (e.g. an expired hold)
+    CANCELED = "canceled"  # the intent is gone (e.g. a hold Stripe cancelled after 7 days)
+    REFUSED = "refused"  # Stripe refuses this charge for good (e.g. amount_too_small)
 
 
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
     status: ChargeStatus
-    intent_id: str
+    intent_id: str | None
     client_secret: str | None = None
     decline_code: str | None = None
+    reason: str | None = None  # REFUSED/CANCELED: Stripe's code or cancellation reason
 
 
 class PaymentsGateway(Protocol):
     """Every POST carries a deterministic idempotency key derived from the pledge
-    and the step. Transient failures raise PaymentProviderUnavailable; requests
-    Stripe rejects as invalid raise PaymentProviderError."""
+    and the step. Transient failures raise PaymentProviderUnavailable (a charge
+    whose outcome is unknown raises ChargeOutcomeUnknown: look up before trying
+    again); requests Stripe rejects as invalid raise PaymentProviderError."""
 
     def start_setup(
         self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
@@ -53,19 +52,27 @@ class PaymentsGateway(Protocol):
         ...
 
     def charge(self, pledge: Pledge, *, attempt: int, look_up_first: bool) -> ChargeResult:
-        """Setup flow: an off-session, confirmed PaymentIntent on the saved card."""
+        """Setup flow: an off-session, confirmed PaymentIntent on the saved card,
+        under the key of `attempt`. `look_up_first`: any PaymentIntent of this
+        pledge that already took money (or belongs to this attempt) is the answer."""
         ...
 
-    def capture(self, pledge: Pledge) -> ChargeResult:
-        """Hold flow: capture the held funds."""
+    def capture(self, pledge: Pledge, *, attempt: int = 0) -> ChargeResult:
+        """Hold flow: capture the held funds (the intent's own state answers a
+        capture that already happened or can no longer happen)."""
         ...
 
     def cancel(self, pledge: Pledge) -> None:
         """Release whatever Stripe still holds for the pledge (hold or setup intent)."""
         ...
 
-    def flag_needs_backer(self, pledge: Pledge, intent_id: str) -> None:
-        """Marks a declined charge's PaymentIntent (metadata `needs_backer`) so
-        that its eventual success, when the backer finishes it, is news to the
-        webhook; every other success is the worker's own."""
+    def cancel_payment(self, pledge: Pledge, intent_id: str) -> ChargeResult:
+        """Cancels one PaymentIntent of the pledge so it can never take money
+        (a charge the backer did not finish in time). SUCCEEDED if it had
+        already taken the money, else CANCELED."""
+        ...
+
+    def refund(self, pledge: Pledge, intent_id: str, *, amount: int | None = None) -> str:
+        """Gives back what `intent_id` took (all of it unless `amount`); the refund id.
+        A payment already refunded in full answers with the existing refund."""
         ...

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from xml.sax.saxutils import escape
 
 from ..domain import Campaign, CampaignStatus, Money, Tally
+
+# What a badge's text may carry: XML 1.0's Char production without the
+# controls it merely discourages (DEL, C1). Input validation refuses control
+# characters; this keeps the badge well-formed whatever is stored.
+_SPACE = re.compile(r"[\t\n\r]+")
+_NOT_XML = re.compile("[^\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _plain(text: str) -> str:
+    return _NOT_XML.sub("", _SPACE.sub(" ", text))
+
+
+def _xml(text: str) -> str:
+    return escape(_plain(text))
 
 
 def _time_left(campaign: Campaign, now: datetime) -> str:
@@ -32,15 +47,16 @@ def render(campaign: Campaign, tally: Tally, now: datetime) -> str:
         f"{raised} raised of {campaign.goal.format()} - {percent}% funded, {backers}, "
         f"{_time_left(campaign, now)}"
     )
-    title = escape(f"{campaign.title}: {summary}")
-    label = escape(campaign.title if len(campaign.title) <= 40 else campaign.title[:39] + "…")
+    name = _plain(campaign.title)
+    title = _xml(f"{name}: {summary}")
+    label = _xml(name if len(name) <= 40 else name[:39] + "…")
     return f"""<svg xmlns="http://www.w3.org/2000/svg" width="240" height="76" viewBox="0 0 240 76" role="img" aria-labelledby="t d">
 <title id="t">{title}</title>
-<desc id="d">{escape(summary)}</desc>
+<desc id="d">{_xml(summary)}</desc>
 <rect width="240" height="76" rx="6" fill="#ffffff" stroke="#d0d7de"/>
 <text x="20" y="22" font-family="system-ui,sans-serif" font-size="12" font-weight="600" fill="#1f2328">{label}</text>
 <rect x="20" y="32" width="200" height="10" rx="5" fill="#eaeef2"/>
 <rect x="20" y="32" width="{bar}" height="10" rx="5" fill="#1a7f37"/>
-<text x="20" y="60" font-family="system-ui,sans-serif" font-size="11" fill="#1f2328">{escape(raised)} of {escape(campaign.goal.format())} · {percent}% · {escape(backers)} · {escape(_time_left(campaign, now))}</text>
+<text x="20" y="60" font-family="system-ui,sans-serif" font-size="11" fill="#1f2328">{_xml(raised)} of {_xml(campaign.goal.format())} · {percent}% · {_xml(backers)} · {_xml(_time_left(campaign, now))}</text>
 </svg>
 """

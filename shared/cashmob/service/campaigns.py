@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..domain import (
     Campaign,
@@ -18,9 +19,11 @@ from ..domain.errors import CampaignClosed, Forbidden
 from ..ids import new_id
 from ..services import Services
 from ..store import Page
+from ..store import cursor as cursors
 from ..views import backer_json, campaign_json, pledge_json, progress_of
 from . import badge, settlement
 
+T = TypeVar("T")
 PUBLIC_BACKERS = frozenset(
     {PledgeStatus.ACTIVE, PledgeStatus.ACTION_REQUIRED, PledgeStatus.COLLECTED}
 )
@@ -53,6 +56,7 @@ def create(
         min_backers=min_backers,
         min_pledge_amount=min_pledge_amount,
         min_pledge_currency=min_pledge_currency,
+        account_currency=svc.settings.stripe_account_currency,
     )
     campaign = svc.store.create_campaign(campaign)
     svc.events.publish("CampaignCreated", {"campaign_id": campaign.id, "organizer": organizer})
@@ -68,11 +72,26 @@ def get(svc: Services, campaign_id: str) -> dict[str, Any]:
     return view(svc, svc.store.get_campaign(campaign_id))
 
 
+def _paged(
+    svc: Services, scope: str, cursor: str | None, read: Callable[[str | None], Page[T]]
+) -> tuple[list[T], str | None]:
+    """One page of a public listing. The client's cursor must be one that this
+    listing handed out (signed; 400 otherwise); the next one is signed too."""
+    key = cursors.signing_key(svc.secrets.pledge_token_secret)
+    page = read(cursors.verify(cursor, scope, key))
+    return page.items, cursors.sign(page.next_cursor, scope, key)
+
+
 def listing(
     svc: Services, *, status: CampaignStatus | None, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    page = svc.store.list_campaigns(status=status, limit=limit, after=cursor)
-    return {"campaigns": [view(svc, c) for c in page.items], "next_cursor": page.next_cursor}
+    items, next_cursor = _paged(
+        svc,
+        f"campaigns:{status.value if status else '*'}",
+        cursor,
+        lambda after: svc.store.list_campaigns(status=status, limit=limit, after=after),
+    )
+    return {"campaigns": [view(svc, c) for c in items], "next_cursor": next_cursor}
 
 
 def _owned(svc: Services, campaign_id: str, organizer: str) -> Campaign:
@@ -104,17 +123,26 @@ def owner_pledges(
     svc: Services, campaign_id: str, organizer: str, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     _owned(svc, campaign_id, organizer)
-    page: Page = svc.store.pledges(campaign_id, limit=limit, after=cursor)
-    return {
-        "pledges": [pledge_json(p, private=True) for p in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    items, next_cursor = _paged(
+        svc,
+        f"pledges:{campaign_id}",
+        cursor,
+        lambda after: svc.store.pledges(campaign_id, limit=limit, after=after),
+    )
+    return {"pledges": [pledge_json(p, private=True) for p in items], "next_cursor": next_cursor}
 
 
 def backers(svc: Services, campaign_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
     svc.store.get_campaign(campaign_id)  # 404 for an unknown campaign
-    page = svc.store.pledges(campaign_id, limit=limit, after=cursor, statuses=PUBLIC_BACKERS)
-    return {"backers": [backer_json(p) for p in page.items], "next_cursor": page.next_cursor}
+    items, next_cursor = _paged(
+        svc,
+        f"backers:{campaign_id}",
+        cursor,
+        lambda after: svc.store.pledges(
+            campaign_id, limit=limit, after=after, statuses=PUBLIC_BACKERS
+        ),
+    )
+    return {"backers": [backer_json(p) for p in items], "next_cursor": next_cursor}
 
 
 def badge_svg(svc: Services, campaign_id: str) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from dataclasses import replace
 from typing import Any
 
 from .. import tokens
 from ..clock import to_rfc3339
 from ..domain import (
     Backer,
+    Campaign,
     Money,
     Payment,
     PaymentFlow,
@@ -55,27 +57,45 @@ def create(
     svc: Services, campaign_id: str, idempotency_key: str, body: dict[str, Any]
 ) -> tuple[dict[str, Any], bool]:
     """Returns (response, created). The pledge id is derived from the campaign
-    and the Idempotency-Key, so the pledge itself is the idempotency record:
-    the same key and body replay it; another body is a conflict; a retry after
-    a Stripe failure resumes with the same Stripe idempotency keys."""
+    and the Idempotency-Key, and the pledge is written (claiming the key)
+    before Stripe is called: the same key and body replay it, another body is
+    a conflict whatever Stripe has seen, and a retry after a Stripe failure
+    resumes with the same Stripe idempotency keys."""
     pledge_id = derived_id("plg", campaign_id, idempotency_key)
     request_hash = _request_hash(body)
-    campaign, existing = svc.store.campaign_and_pledge(campaign_id, pledge_id)
-    if existing is not None:
-        if existing.request_hash != request_hash:
-            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
-        return _response(svc, existing), False
+    campaign, pledge = svc.store.campaign_and_pledge(campaign_id, pledge_id)
+    created = False
+    if pledge is None:
+        pledge = _new_pledge(svc, campaign, pledge_id, request_hash, body)
+        try:
+            pledge = svc.store.create_pledge(pledge)
+            created = True
+        except ConcurrentUpdate:
+            # The same key raced us and won: answer as a replay (or a conflict).
+            pledge = svc.store.get_pledge(campaign_id, pledge_id)
+    if pledge.request_hash != request_hash:
+        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
+    if not pledge.ready:
+        # New, or recorded by an attempt that Stripe failed: to the backer,
+        # the request that gets the payment is the one that created it.
+        pledge = _prepare(svc, campaign, pledge)
+        created = True
+    return _response(svc, pledge), created
 
+
+def _new_pledge(
+    svc: Services, campaign: Campaign, pledge_id: str, request_hash: str, body: dict[str, Any]
+) -> Pledge:
     now = svc.clock.now()
-    amount: Money = chargeable(body["amount"], body["currency"])
+    amount: Money = chargeable(
+        body["amount"], body["currency"], account_currency=svc.settings.stripe_account_currency
+    )
     campaign.check_pledge(amount, now)
     flow = choose_flow(deadline=campaign.deadline, now=now, hold_window=svc.settings.hold_window)
-    start = svc.payments.start_hold if flow is PaymentFlow.HOLD else svc.payments.start_setup
-    intent = start(campaign_id=campaign_id, pledge_id=pledge_id, email=body["email"], amount=amount)
     token = tokens.issue(svc.secrets.pledge_token_secret, pledge_id)
-    pledge = Pledge(
+    return Pledge(
         id=pledge_id,
-        campaign_id=campaign_id,
+        campaign_id=campaign.id,
         amount=amount,
         backer=Backer(
             email=body["email"],
@@ -86,22 +106,42 @@ def create(
         ),
         status=PledgeStatus.PENDING,
         created_at=now,
-        payment=Payment(
-            flow=flow,
-            intent_id=intent.intent_id,
-            client_secret=intent.client_secret,
-            customer_id=intent.customer_id,
-        ),
+        payment=Payment(flow=flow, intent_id=None, client_secret=None),
         token_hash=tokens.digest(token),
         request_hash=request_hash,
         counter_shard=zlib.crc32(pledge_id.encode()) % svc.settings.counter_shards,
     )
+
+
+def _prepare(svc: Services, campaign: Campaign, pledge: Pledge) -> Pledge:
+    """Creates the pledge's Stripe object (idempotent: keys derive from the
+    pledge) and records it. Concurrent replays reach the same Stripe objects."""
+    if not campaign.is_open(svc.clock.now()) or pledge.status is not PledgeStatus.PENDING:
+        raise CampaignClosed("This pledge can no longer be prepared: the campaign is closed.")
+    start = (
+        svc.payments.start_hold
+        if pledge.payment.flow is PaymentFlow.HOLD
+        else svc.payments.start_setup
+    )
+    intent = start(
+        campaign_id=pledge.campaign_id,
+        pledge_id=pledge.id,
+        email=pledge.backer.email,
+        amount=pledge.amount,
+    )
+    payment = replace(
+        pledge.payment,
+        intent_id=intent.intent_id,
+        client_secret=intent.client_secret,
+        customer_id=intent.customer_id,
+    )
     try:
-        pledge = svc.store.create_pledge(pledge)
+        return svc.store.save_pledge(pledge, replace(pledge, payment=payment))
     except ConcurrentUpdate:
-        # The same key raced us and won: answer as a replay (or a conflict).
-        return create(svc, campaign_id, idempotency_key, body)
-    return _response(svc, pledge), True
+        again = svc.store.get_pledge(pledge.campaign_id, pledge.id)
+        if not again.ready:
+            raise
+        return again
 
 
 def _authorized(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> Pledge:

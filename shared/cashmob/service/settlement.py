@@ -8,15 +8,19 @@ Messages on the settlement queue (`kind`):
   page     - one page of a campaign's pledges -> one `pledge` message each
   pledge   - the next settlement step for one pledge
   complete - finish the campaign once no pledge is left to settle
+  refund_late - give back a payment Stripe took for a pledge that is already
+               finished (the webhook, or the end of a grace period, finds it)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from ..domain import (
+    SETTLED,
     Action,
     Campaign,
     CampaignStatus,
@@ -29,7 +33,8 @@ from ..domain import (
     action_for,
     decide,
 )
-from ..domain.errors import ConcurrentUpdate
+from ..domain.errors import ChargeOutcomeUnknown, ConcurrentUpdate
+from ..domain.settlement import GRACE_PERIOD_ENDED, canceled_reason, charge_intent
 from ..observability import logger, metrics
 from ..payments import ChargeResult, ChargeStatus
 from ..services import Services
@@ -117,6 +122,8 @@ def handle(svc: Services, message: dict[str, Any]) -> None:
         )
     elif kind == "complete":
         complete(svc, message["campaign_id"], int(message.get("round", 0)))
+    elif kind == "refund_late":
+        refund_late(svc, message["campaign_id"], message["pledge_id"], message["intent_id"])
     else:
         raise ValueError(f"unknown settlement message kind {kind!r}")
 
@@ -211,7 +218,7 @@ def settle_pledge(
         case Action.CHARGE:
             _charge(svc, pledge)
         case Action.CAPTURE:
-            _apply(svc, pledge, svc.payments.capture(pledge))
+            _capture(svc, pledge)
         case Action.RELEASE:
             pledge = svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.RELEASED))
             svc.events.publish("PledgeReleased", _ids(pledge))
@@ -237,7 +244,8 @@ def _ids(pledge: Pledge) -> dict[str, Any]:
 def _close_intent(svc: Services, pledge: Pledge) -> None:
     if not pledge.payment.intent_open:
         return
-    svc.payments.cancel(pledge)
+    if pledge.ready:  # else Stripe's object was never made: nothing is held
+        svc.payments.cancel(pledge)
     svc.store.save_pledge(
         pledge, replace(pledge, payment=replace(pledge.payment, intent_open=False))
     )
@@ -253,39 +261,95 @@ def _charge(svc: Services, pledge: Pledge) -> None:
                 pledge, payment=replace(pledge.payment, charge_attempt=1, charge_recorded_at=now)
             ),
         )
+    attempt = pledge.payment.charge_attempt
     recorded = pledge.payment.charge_recorded_at or now
-    result = svc.payments.charge(
+    # An active pledge's attempt after the first follows one whose outcome is
+    # unknown (Stripe answered 5xx, perhaps after taking the money): look first.
+    look_up_first = attempt > 1 or now - recorded > STRIPE_KEY_MEMORY
+    result = _known(
+        svc,
         pledge,
-        attempt=pledge.payment.charge_attempt,
-        look_up_first=now - recorded > STRIPE_KEY_MEMORY,
+        lambda: svc.payments.charge(pledge, attempt=attempt, look_up_first=look_up_first),
     )
     _apply(svc, pledge, result)
 
 
-def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
-    payment = replace(
-        pledge.payment,
-        charge_intent_id=result.intent_id,
-        charge_client_secret=result.client_secret or pledge.payment.charge_client_secret,
-    )
-    if result.status is ChargeStatus.SUCCEEDED:
-        after = pledge.moved_to(PledgeStatus.COLLECTED, payment=replace(payment, intent_open=False))
-        svc.store.save_pledge(pledge, after)
-        metrics.add_metric(name="PledgesCollected", unit="Count", value=1)
-        svc.events.publish("PledgeCollected", _ids(pledge))
-    elif result.status is ChargeStatus.NEEDS_BACKER:
-        # Flag the intent first: if we die before the save, redelivery replays
-        # the same decline and flags it again.
-        svc.payments.flag_needs_backer(pledge, result.intent_id)
-        after = needs_backer(
-            svc, pledge, intent_id=result.intent_id, client_secret=result.client_secret
+def _capture(svc: Services, pledge: Pledge) -> None:
+    """Hold flow: the attempt number keys the capture (a new one after a 5xx)."""
+    attempt = pledge.payment.charge_attempt
+    _apply(svc, pledge, _known(svc, pledge, lambda: svc.payments.capture(pledge, attempt=attempt)))
+
+
+def _known(svc: Services, pledge: Pledge, call: Callable[[], ChargeResult]) -> ChargeResult:
+    """Stripe's answer to a charge or capture. When Stripe answered 5xx (or not
+    at all) it may have taken the money, and it replays that 5xx under the
+    attempt's key for as long as it keeps the key: the pledge then records a
+    new attempt, whose try looks Stripe up first, and SQS retries."""
+    try:
+        return call()
+    except ChargeOutcomeUnknown:
+        payment = replace(
+            pledge.payment,
+            charge_attempt=pledge.payment.charge_attempt + 1,
+            charge_recorded_at=svc.clock.now(),
         )
-        after = svc.store.save_pledge(pledge, after)
-        action_required_announced(svc, after, result.decline_code)
-    else:  # the hold is gone (expired or cancelled at Stripe): nothing to collect
-        after = pledge.moved_to(PledgeStatus.RELEASED, payment=replace(payment, intent_open=False))
-        svc.store.save_pledge(pledge, after)
-        svc.events.publish("PledgeReleased", _ids(pledge))
+        try:
+            svc.store.save_pledge(pledge, replace(pledge, payment=payment))
+        except ConcurrentUpdate:
+            # The retry reads the pledge again; if this attempt is still the
+            # one recorded, Stripe replays its 5xx and we get here again.
+            logger.info(
+                "pledge changed while its charge was unknown", extra={"pledge_id": pledge.id}
+            )
+        raise
+
+
+def _apply(svc: Services, pledge: Pledge, result: ChargeResult) -> None:
+    """Records Stripe's answer to an active pledge's charge or capture."""
+    match result.status:
+        case ChargeStatus.SUCCEEDED:
+            assert result.intent_id is not None
+            _collect(svc, pledge, result.intent_id)
+        case ChargeStatus.NEEDS_BACKER:
+            assert result.intent_id is not None
+            after = needs_backer(
+                svc, pledge, intent_id=result.intent_id, client_secret=result.client_secret
+            )
+            after = svc.store.save_pledge(pledge, after)
+            action_required_announced(svc, after, result.decline_code)
+        case ChargeStatus.REFUSED:
+            # Stripe refuses this charge for good (e.g. amount_too_small): no
+            # retry changes that, so the pledge ends here and settlement goes on.
+            _fail(svc, pledge, result.reason or "refused")
+        case ChargeStatus.CANCELED:
+            # The payment is gone at Stripe (a hold it cancelled 7 days after
+            # authorisation): the campaign collects, this pledge cannot.
+            held = pledge.payment.flow is PaymentFlow.HOLD
+            payment = replace(pledge.payment, intent_open=pledge.payment.intent_open and not held)
+            _fail(svc, pledge, canceled_reason(result.reason), payment=payment)
+
+
+def _collect(svc: Services, pledge: Pledge, intent_id: str) -> Pledge:
+    payment = replace(pledge.payment, charge_intent_id=intent_id, intent_open=False)
+    after = svc.store.save_pledge(
+        pledge, pledge.moved_to(PledgeStatus.COLLECTED, payment=payment, next_reminder_at=None)
+    )
+    metrics.add_metric(name="PledgesCollected", unit="Count", value=1)
+    svc.events.publish("PledgeCollected", _ids(after))
+    return after
+
+
+def _fail(svc: Services, pledge: Pledge, reason: str, **changes: Any) -> Pledge:
+    after = svc.store.save_pledge(
+        pledge,
+        pledge.moved_to(
+            PledgeStatus.FAILED, failure_reason=reason, next_reminder_at=None, **changes
+        ),
+    )
+    metrics.add_metric(name="PledgesFailed", unit="Count", value=1)
+    svc.events.publish("PledgeFailed", {**_ids(after), "reason": reason})
+    _close_intent(svc, after)  # a hold Stripe still has
+    return after
 
 
 def needs_backer(
@@ -343,26 +407,113 @@ def _grace_step(svc: Services, pledge: Pledge) -> None:
             "PledgeReminder", {**_ids(pledge), "until": pledge.grace_until.isoformat()}
         )
         return
-    # The last attempt: the backer may have finished the payment meanwhile.
-    if pledge.payment.flow is PaymentFlow.SETUP:
-        attempt = pledge.payment.charge_attempt + 1
-        pledge = svc.store.save_pledge(
-            pledge,
-            replace(
-                pledge,
-                payment=replace(pledge.payment, charge_attempt=attempt, charge_recorded_at=now),
-            ),
+    _last_attempt(svc, pledge)
+
+
+def _last_attempt(svc: Services, pledge: Pledge) -> None:
+    """The end of the grace period. One last attempt (the backer may have paid
+    meanwhile, or the card works again); if it does not collect, every charge
+    the backer could still pay is cancelled before the pledge is failed, so no
+    money can reach Stripe for it afterwards. A charge that took the money
+    before its cancel collects the pledge; a second one is refunded."""
+    assert pledge.grace_until is not None
+    payment = pledge.payment
+    if payment.flow is PaymentFlow.SETUP:
+        recorded = payment.charge_recorded_at
+        if recorded is None or recorded < pledge.grace_until:
+            # Recorded once: a retry of this step repeats the same attempt
+            # (its key) rather than leaving a new declined charge behind.
+            payment = replace(
+                payment,
+                charge_attempt=payment.charge_attempt + 1,
+                charge_recorded_at=svc.clock.now(),
+            )
+            pledge = svc.store.save_pledge(pledge, replace(pledge, payment=payment))
+        attempt = payment.charge_attempt
+        result = _known(
+            svc, pledge, lambda: svc.payments.charge(pledge, attempt=attempt, look_up_first=True)
         )
-        result = svc.payments.charge(pledge, attempt=attempt, look_up_first=True)
     else:
-        result = svc.payments.capture(pledge)
-    if result.status is ChargeStatus.SUCCEEDED:
-        payment = replace(pledge.payment, charge_intent_id=result.intent_id, intent_open=False)
-        svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.COLLECTED, payment=payment))
-        svc.events.publish("PledgeCollected", _ids(pledge))
-    else:
-        svc.store.save_pledge(pledge, pledge.moved_to(PledgeStatus.FAILED, next_reminder_at=None))
-        svc.events.publish("PledgeFailed", _ids(pledge))
+        attempt = payment.charge_attempt
+        result = _known(svc, pledge, lambda: svc.payments.capture(pledge, attempt=attempt))
+    took = [result.intent_id] if result.status is ChargeStatus.SUCCEEDED else []
+    still_open = [charge_intent(pledge)]
+    if result.status is ChargeStatus.NEEDS_BACKER:
+        still_open.append(result.intent_id)  # this attempt's own declined charge
+    for intent_id in dict.fromkeys(i for i in still_open if i and i not in took):
+        if svc.payments.cancel_payment(pledge, intent_id).status is ChargeStatus.SUCCEEDED:
+            took.append(intent_id)  # paid before the cancel reached Stripe
+    for intent_id in took[1:]:
+        # Two payments for one pledge: the first collects, the other goes back
+        # (sent before the write, so a crash cannot keep it silently).
+        _send_refund_late(svc, pledge, intent_id)
+    try:
+        if took:
+            assert took[0] is not None
+            _collect(svc, pledge, took[0])
+        else:
+            reason = _grace_failure(result)
+            _fail(svc, pledge, reason, payment=replace(pledge.payment, intent_open=False))
+    except ConcurrentUpdate:
+        current = svc.store.get_pledge(pledge.campaign_id, pledge.id)
+        if current.status not in SETTLED:
+            raise  # SQS retries this step
+        # The webhook recorded the backer's payment first: any other payment
+        # found here is one too many.
+        for intent_id in took:
+            if intent_id and intent_id != charge_intent(current):
+                _send_refund_late(svc, current, intent_id)
+
+
+def _grace_failure(last: ChargeResult) -> str:
+    """`failure_reason` of a pledge whose grace period ended unpaid. (Stable
+    across retries of the step: a replayed attempt may answer differently.)"""
+    if last.status is ChargeStatus.REFUSED:
+        return last.reason or "refused"
+    if last.status is ChargeStatus.CANCELED and last.reason == "automatic":
+        return canceled_reason(last.reason)  # the hold lapsed meanwhile
+    return GRACE_PERIOD_ENDED
+
+
+def _send_refund_late(svc: Services, pledge: Pledge, intent_id: str) -> None:
+    svc.queue.send(
+        {
+            "kind": "refund_late",
+            "campaign_id": pledge.campaign_id,
+            "pledge_id": pledge.id,
+            "intent_id": intent_id,
+        }
+    )
+
+
+def refund_late(svc: Services, campaign_id: str, pledge_id: str, intent_id: str) -> None:
+    """Gives back a payment Stripe took for a pledge that is already finished
+    (API.md: never kept silently), and records it on the pledge."""
+    pledge = svc.store.get_pledge(campaign_id, pledge_id)
+    if intent_id in pledge.late_refunds:
+        return
+    if pledge.status not in SETTLED:
+        # The end of its grace period is being written: SQS retries this.
+        raise ConcurrentUpdate(f"Pledge {pledge_id} is still {pledge.status.value}.")
+    collected = pledge.status in (PledgeStatus.COLLECTED, PledgeStatus.REFUNDED)
+    if collected and intent_id == charge_intent(pledge):
+        # The webhook recorded this payment as the pledge's while the end of
+        # its grace period found another: that other one is refunded instead.
+        logger.warning(
+            "not refunding the payment a pledge collected",
+            extra={"pledge_id": pledge_id, "intent_id": intent_id},
+        )
+        return
+    svc.payments.refund(pledge, intent_id)
+    after = svc.store.save_pledge(
+        pledge, replace(pledge, late_refunds=(*pledge.late_refunds, intent_id))
+    )
+    metrics.add_metric(name="LatePaymentsRefunded", unit="Count", value=1)
+    logger.warning(
+        "a payment for a finished pledge was refunded",
+        extra={"pledge_id": pledge_id, "intent_id": intent_id, "status": after.status.value},
+    )
+    svc.events.publish("PledgeLatePaymentRefunded", {**_ids(after), "intent_id": intent_id})
 
 
 def complete(svc: Services, campaign_id: str, round_: int = 0) -> None:

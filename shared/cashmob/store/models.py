@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -112,8 +113,8 @@ def build_models(
         created_at = NumberAttribute()
         activated_at = NumberAttribute(null=True)
         flow = UnicodeAttribute()
-        intent_id = UnicodeAttribute()
-        client_secret = UnicodeAttribute()
+        intent_id = UnicodeAttribute(null=True)
+        client_secret = UnicodeAttribute(null=True)
         customer_id = UnicodeAttribute(null=True)
         payment_method = UnicodeAttribute(null=True)
         intent_open = BooleanAttribute(default=True)
@@ -126,6 +127,8 @@ def build_models(
         token_hash = UnicodeAttribute()
         request_hash = UnicodeAttribute()
         counter_shard = NumberAttribute(default=0)
+        failure_reason = UnicodeAttribute(null=True)
+        late_refunds = ListAttribute(of=UnicodeAttribute, null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = NumberAttribute(null=True)
         version = VersionAttribute()

@@ -269,6 +269,8 @@ class Store:
             token_hash=p.token_hash,
             request_hash=p.request_hash,
             counter_shard=p.counter_shard,
+            failure_reason=p.failure_reason,
+            late_refunds=list(p.late_refunds) or None,
             due_bucket=DUE if due else None,
             due_at=_opt_epoch(due),
             **_revision(p.revision),
@@ -307,6 +309,8 @@ class Store:
             token_hash=item.token_hash,
             request_hash=item.request_hash,
             counter_shard=int(item.counter_shard),
+            failure_reason=item.failure_reason,
+            late_refunds=tuple(item.late_refunds or ()),
             revision=item.version,
         )
 

@@ -60,17 +60,28 @@ def customer(now: int, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _automatic_payment_methods(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Dynamic payment methods are on unless the request chose its types."""
+    if params.get("allowed_payment_method_types"):
+        return None
+    chosen = params.get("automatic_payment_methods")
+    if isinstance(chosen, dict):
+        return {"enabled": str(chosen.get("enabled", "true")).lower() == "true"}
+    return {"enabled": True}
+
+
 def _intent_common(now: int, params: dict[str, Any], intent_id: str) -> dict[str, Any]:
     return {
         "id": intent_id,
         "application": None,
-        "automatic_payment_methods": None,
+        "automatic_payment_methods": _automatic_payment_methods(params),
         "cancellation_reason": None,
         "client_secret": _secret(intent_id),
         "created": now,
         "customer": params.get("customer"),
         "description": params.get("description"),
-        "excluded_payment_method_types": None,
+        "excluded_payment_method_types": list(params.get("excluded_payment_method_types") or [])
+        or None,
         "livemode": False,
         "metadata": dict(params.get("metadata") or {}),
         "next_action": None,
@@ -84,7 +95,9 @@ def _intent_common(now: int, params: dict[str, Any], intent_id: str) -> dict[str
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": list(params.get("payment_method_types") or ["card"]),
+        # Read-only since 2026-09-30.endive: the types this intent can use. The
+        # emulator's only payment method type is the card.
+        "payment_method_types": ["card"],
     }
 
 

@@ -1,0 +1,125 @@
+"""Hot campaign: confirmations of one campaign's pledges delivered
+concurrently as signed webhooks; lost/double counts and the busiest
+DynamoDB item's share of the writes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from ..driver import Api
+from .counting import CallCounter
+
+
+def hot_campaign(
+    stack: Any, counter: CallCounter, n: int = 2000, workers: int = 16
+) -> dict[str, Any]:
+    """n pending pledges on one campaign, then all their confirmations as signed
+    webhooks at once (what a flash crowd confirming its cards looks like)."""
+    from cashmob.clock import to_rfc3339
+    from cashmob.domain import Backer, Money, Payment, PaymentFlow, Pledge, PledgeStatus
+    from cashmob.service.settlement import recount
+
+    svc = stack.services["ApiFunction"]
+    driver = Api(stack.api_url)
+    organizer = driver.organizer("bench")
+    now = svc.clock.now()
+    campaign = driver.ok(
+        "POST",
+        "/campaigns",
+        {
+            "title": "hot",
+            "goal": {"amount": 10**7, "currency": "gbp"},
+            "deadline": to_rfc3339(now + timedelta(days=20)),
+        },
+        organizer,
+    )
+    shards = svc.settings.counter_shards
+    for i in range(n):
+        svc.store.create_pledge(
+            Pledge(
+                id=f"plg_hot_{i:05}",
+                campaign_id=campaign["id"],
+                amount=Money(700, "gbp"),
+                backer=Backer(email=f"h{i}@example.org"),
+                status=PledgeStatus.PENDING,
+                created_at=now,
+                payment=Payment(
+                    flow=PaymentFlow.SETUP,
+                    intent_id=f"seti_hot_{i}",
+                    client_secret="x",
+                    customer_id=f"cus_hot_{i}",
+                ),
+                token_hash="-",
+                request_hash="-",
+                counter_shard=i % shards,
+            )
+        )
+    emulator = stack.emulator
+    events = []
+    for i in range(n):
+        obj = {
+            "id": f"seti_hot_{i}",
+            "object": "setup_intent",
+            "status": "succeeded",
+            "payment_method": "pm_card_visa",
+            "metadata": {"campaign_id": campaign["id"], "pledge_id": f"plg_hot_{i:05}"},
+        }
+        events.append(
+            json.dumps(
+                {
+                    "id": f"evt_hot_{i}",
+                    "object": "event",
+                    "type": "setup_intent.succeeded",
+                    "created": int(now.timestamp()),
+                    "data": {"object": obj},
+                }
+            )
+        )
+    # Every confirmation once, and a tenth of them twice (Stripe duplicates).
+    deliveries = events + events[: n // 10]
+    counter.reset()
+    counter.on = True
+    started = time.monotonic()
+
+    def deliver(payload: str) -> int:
+        request = urllib.request.Request(
+            f"{stack.api_url}/webhooks/stripe",
+            data=payload.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": emulator.signature_header(payload),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status
+
+    with ThreadPoolExecutor(workers) as pool:
+        statuses = Counter(pool.map(deliver, deliveries))
+    seconds = time.monotonic() - started
+    counter.on = False
+    shown = driver.ok("GET", f"/campaigns/{campaign['id']}")["pledged"]
+    exact = recount(svc, campaign["id"])
+    busiest, most = counter.item_writes.most_common(1)[0]
+    return {
+        "confirmations": n,
+        "deliveries": len(deliveries),
+        "http": dict(statuses),
+        "seconds": seconds,
+        "shown": (shown["amount"], shown["backers"]),
+        "recount": (exact.amount, exact.backers),
+        "lost": n - exact.backers,
+        "double_counted": shown["backers"] - exact.backers,
+        "busiest_item": busiest,
+        "busiest_writes": most,
+        "items_written": counter.write_items,
+        "busiest_share": most / max(counter.write_items, 1),
+        "shards": shards,
+    }

@@ -1,0 +1,37 @@
+"""The whole local stack in this process, for the cost and hot-campaign
+benchmarks, its gateway wrapped so the benchmark's own polling is not counted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .counting import ObserverMarker
+
+
+def in_process_stack() -> Any:
+    from cashmob.store.models import build_models
+
+    from ..stack import Stack
+
+    build_models.cache_clear()  # models bind their connection to the endpoint of first use
+
+    args = argparse.Namespace(
+        host="127.0.0.1",
+        port=0,
+        tick=3600.0,
+        stripe_port=0,
+        stripe_api_base=None,
+        webhook_forward_to=None,
+        stripe_rate_limit=None,
+        stripe_latency_ms=0.0,
+    )
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    stack = Stack(args)
+    stack.start()
+    api_server = next(
+        server for server in stack.servers if server.app.__class__.__name__ == "Gateway"
+    )
+    api_server.app = ObserverMarker(api_server.app)
+    return stack
