@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from cashmob import http, services
+from cashmob import container, http
 from cashmob.domain import CampaignStatus
 from cashmob.domain.errors import DomainError, Unauthorized
 from cashmob.observability import handler, logger
@@ -143,7 +143,7 @@ def organizer() -> str:
 )
 def create_campaign(body: CreateCampaign) -> Response[CampaignOut]:
     result = campaign_cases.create(
-        services.current(),
+        container.current(),
         organizer=organizer(),
         title=body.title,
         description=body.description,
@@ -164,14 +164,14 @@ def list_campaigns(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> CampaignList:
-    return campaign_cases.listing(services.current(), status=status, limit=limit, cursor=cursor)  # type: ignore[return-value]
+    return campaign_cases.listing(container.current(), status=status, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
 @campaigns.get(
     "/<campaign_id>", responses=_responses(CampaignOut, 404, 422), summary="Get a campaign"
 )
 def get_campaign(campaign_id: CampaignId) -> CampaignOut:
-    return campaign_cases.get(services.current(), campaign_id)  # type: ignore[return-value]
+    return campaign_cases.get(container.current(), campaign_id)  # type: ignore[return-value]
 
 
 @campaigns.post(
@@ -181,7 +181,7 @@ def get_campaign(campaign_id: CampaignId) -> CampaignOut:
     summary="Cancel (organizer)",
 )
 def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
-    return campaign_cases.cancel(services.current(), campaign_id, organizer())  # type: ignore[return-value]
+    return campaign_cases.cancel(container.current(), campaign_id, organizer())  # type: ignore[return-value]
 
 
 @campaigns.get(
@@ -194,7 +194,7 @@ def list_pledges(
     campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None
 ) -> OwnerPledgeList:
     return campaign_cases.owner_pledges(  # type: ignore[return-value]
-        services.current(), campaign_id, organizer(), limit=limit, cursor=cursor
+        container.current(), campaign_id, organizer(), limit=limit, cursor=cursor
     )
 
 
@@ -204,7 +204,7 @@ def list_pledges(
     summary="Public backers",
 )
 def list_backers(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> BackerList:
-    return campaign_cases.backers(services.current(), campaign_id, limit=limit, cursor=cursor)  # type: ignore[return-value]
+    return campaign_cases.backers(container.current(), campaign_id, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
 @campaigns.get(
@@ -219,7 +219,7 @@ def list_backers(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = No
     summary="SVG progress badge",
 )
 def badge(campaign_id: CampaignId) -> Response[str]:
-    svg = campaign_cases.badge_svg(services.current(), campaign_id)
+    svg = campaign_cases.badge_svg(container.current(), campaign_id)
     return Response(
         200, "image/svg+xml; charset=utf-8", svg, headers={"Cache-Control": "public, max-age=60"}
     )
@@ -243,7 +243,7 @@ def create_pledge(
     campaign_id: CampaignId, body: CreatePledge, idempotency_key: IdempotencyKey
 ) -> Response[PledgeCreated]:
     result, created = pledge_cases.create(
-        services.current(), campaign_id, idempotency_key, body.model_dump()
+        container.current(), campaign_id, idempotency_key, body.model_dump()
     )
     return Response(201 if created else 200, http.JSON, result)  # type: ignore[arg-type]
 
@@ -256,7 +256,7 @@ def create_pledge(
 def get_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> PledgeDetail:
-    return pledge_cases.get(services.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
+    return pledge_cases.get(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
 @pledges.delete(
@@ -267,7 +267,7 @@ def get_pledge(
 def cancel_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> PledgeOut:
-    return pledge_cases.cancel(services.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
+    return pledge_cases.cancel(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
 app.include_router(campaigns, prefix="/campaigns")
@@ -319,7 +319,7 @@ def _raw_body(event: dict[str, Any]) -> bytes:
 
 @handler(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = services.current().settings
+    settings = container.current().settings
     try:
         raw = _raw_body(event)
     except (binascii.Error, ValueError):

@@ -15,14 +15,14 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from cashmob import services
+from cashmob import container
 from cashmob.messaging import retry_delay
 from cashmob.observability import handler, logger
 from cashmob.service import settlement
 
 
 def record_handler(record: SQSRecord) -> None:
-    settlement.handle(services.current(), json.loads(record.body))
+    settlement.handle(container.current(), json.loads(record.body))
 
 
 @handler()
@@ -35,7 +35,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event=event, record_handler=record_handler, processor=processor, context=context
     )
     failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-    queue = services.current().queue
+    queue = container.current().queue
     for record in event.get("Records", []):
         if record["messageId"] in failed:
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))

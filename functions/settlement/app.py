@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cashmob import services
+from cashmob import container
 from cashmob.observability import handler, logger
 from cashmob.service import settlement
 
 
 @handler()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    summary = settlement.sweep(services.current())
+    summary = settlement.sweep(container.current())
     if any(summary.values()):
         logger.info("sweep done", extra=summary)
     return summary

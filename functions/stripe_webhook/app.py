@@ -10,7 +10,7 @@ import binascii
 import json
 from typing import Any
 
-from cashmob import services
+from cashmob import container
 from cashmob.domain.errors import BadRequest
 from cashmob.observability import handler, logger
 from cashmob.service import webhooks
@@ -27,7 +27,7 @@ def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 @handler()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services.current()
+    svc = container.current()
     body = event.get("body") or ""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:

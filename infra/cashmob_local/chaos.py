@@ -8,7 +8,7 @@ import random
 import threading
 from typing import Any
 
-from cashmob.services import Services
+from cashmob.container import Services
 
 STRIPE_STEPS = frozenset({"charge", "capture", "cancel"})
 STORE_WRITES = frozenset({"save_pledge", "save_campaign"})
@@ -48,5 +48,5 @@ def install(services: Services, rate: float, seed: int | None = None) -> None:
             raise InjectedCrash(point)
 
     payments, store = services.payments, services.store
-    services.__dict__["payments"] = _Boundaries(payments, STRIPE_STEPS, maybe_crash)
-    services.__dict__["store"] = _Boundaries(store, STORE_WRITES, maybe_crash)
+    services.payments = _Boundaries(payments, STRIPE_STEPS, maybe_crash)
+    services.store = _Boundaries(store, STORE_WRITES, maybe_crash)

@@ -22,10 +22,10 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from cashmob import services as services_module
+from cashmob import container
 from cashmob.clock import OffsetClock, to_rfc3339
 from cashmob.config import Settings
-from cashmob.services import Services
+from cashmob.container import Services
 
 from . import openapi, runtime, template
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
@@ -202,7 +202,7 @@ class Stack:
 
             for name in ("SettleWorkerFunction", "SettlementFunction"):
                 chaos.install(self.services[name], crash_rate)
-        services_module.use(self.services["ApiFunction"])
+        container.use(self.services["ApiFunction"])
 
         self.authorizer = JwtAuthorizer(
             secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
@@ -241,7 +241,7 @@ class Stack:
         return api_url
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        with services_module.scoped(self.services[function]):
+        with container.scoped(self.services[function]):
             return invoke_in_process(function, event)
 
     def scheduled(self, function: str, event: dict[str, Any]) -> dict[str, Any]:

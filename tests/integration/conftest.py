@@ -6,11 +6,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cashmob import services as services_module
+from cashmob import container
 from cashmob.clock import FrozenClock
 from cashmob.config import Settings
+from cashmob.container import Services
 from cashmob.payments.stripe_gateway import StripeGateway
-from cashmob.services import Services
 from cashmob_local import template
 from cashmob_local.driver import stripe_client
 from cashmob_local.stripe_emulator import StripeEmulator
@@ -49,9 +49,9 @@ def settings(aws):
 @pytest.fixture
 def services(settings, clock):
     svc = Services(settings, clock=clock)
-    services_module.use(svc)
+    container.use(svc)
     yield svc
-    services_module.use(None)
+    container.use(None)
 
 
 @pytest.fixture
@@ -63,8 +63,7 @@ def store(services):
 def gateway(services):
     """The Stripe gateway fake, installed in the services the handlers use."""
     fake = FakeGateway()
-    services.payments_override = fake
-    services.__dict__.pop("payments", None)
+    services.payments = fake
     return fake
 
 
@@ -87,6 +86,5 @@ def real_stripe(services, emulator):
     )
     services.settings = settings
     gateway = StripeGateway(settings, services.secrets)
-    services.payments_override = gateway
-    services.__dict__.pop("payments", None)
+    services.payments = gateway
     return gateway, stripe_client(emulator.url, retries=0)

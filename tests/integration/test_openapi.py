@@ -45,8 +45,7 @@ def test_every_template_route_is_documented():
 
 @pytest.fixture
 def wsgi_app(services):
-    services.payments_override = FakeGateway()
-    services.__dict__.pop("payments", None)
+    services.payments = FakeGateway()
     authorizer = JwtAuthorizer(secret="schemathesis-local-signing-key-0123456789")
     spec = SPEC.read_text()
     app = Gateway(

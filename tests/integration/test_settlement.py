@@ -252,7 +252,7 @@ def test_a_malformed_message_is_a_batch_failure_not_a_crash(services, settings, 
 @pytest.fixture
 def events(services):
     fake = FakeEvents()
-    services.__dict__["events"] = fake
+    services.events = fake
     return fake
 
 

@@ -27,7 +27,7 @@ _ids = itertools.count()
 @pytest.fixture
 def events(services):
     fake = FakeEvents()
-    services.__dict__["events"] = fake
+    services.events = fake
     return fake
 
 

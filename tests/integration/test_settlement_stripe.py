@@ -136,13 +136,8 @@ PLAN = [
 
 
 def _instrument(services, crasher):
-    services.payments_override = Boundaries(
-        services.payments_override, crasher, {"charge", "capture", "cancel"}
-    )
-    services.__dict__.pop("payments", None)
-    services.__dict__["store"] = Boundaries(
-        services.store, crasher, {"save_pledge", "save_campaign"}
-    )
+    services.payments = Boundaries(services.payments, crasher, {"charge", "capture", "cancel"})
+    services.store = Boundaries(services.store, crasher, {"save_pledge", "save_campaign"})
 
 
 def test_a_crash_at_any_step_boundary_never_charges_twice(
@@ -153,8 +148,8 @@ def test_a_crash_at_any_step_boundary_never_charges_twice(
     the schedule and SQS redeliver. It ends when k passes the last boundary."""
     gateway, client = real_stripe
     crasher = Crasher()
+    store = services.store  # the real one, before the crash points wrap it
     _instrument(services, crasher)
-    store = services.store._target
     for k in range(1, 200):
         run = f"k{k}"
         c = seed_real(services, gateway, client, PLAN, run=run)
@@ -226,8 +221,7 @@ def stripe_on_our_clock(services, clock):
         )
         services.settings = settings
         gateway = StripeGateway(settings, services.secrets)
-        services.payments_override = gateway
-        services.__dict__.pop("payments", None)
+        services.payments = gateway
         yield gateway, stripe_client(url, retries=0), emulator
     emulator.stop()
 
@@ -419,11 +413,11 @@ def test_a_crash_at_any_step_of_a_grace_periods_end_leaves_no_payment_open(
     pledge ends failed, and every charge of it is cancelled at Stripe."""
     gateway, client, emulator = stripe_on_our_clock
     crasher = Crasher()
+    store = services.store  # the real one, before the crash points wrap it
     _instrument(services, crasher)
-    services.payments_override = Boundaries(
+    services.payments = Boundaries(
         gateway, crasher, {"charge", "capture", "cancel", "cancel_payment"}
     )
-    store = services.store._target
     for k in range(1, 60):
         run = f"gk{k}"
         plan = [

@@ -120,7 +120,7 @@ def table_counts():
 def events(services):
     """What the handlers publish on the event bus."""
     fake = FakeEvents()
-    services.__dict__["events"] = fake
+    services.events = fake
     return fake
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ..container import Services
 from ..domain import (
     Campaign,
     CampaignStatus,
@@ -17,7 +18,6 @@ from ..domain import (
 )
 from ..domain.errors import CampaignClosed, Forbidden
 from ..ids import new_id
-from ..services import Services
 from ..store import Page
 from ..store import cursor as cursors
 from ..views import backer_json, campaign_json, pledge_json, progress_of

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import tokens
 from ..clock import to_rfc3339
+from ..container import Services
 from ..domain import (
     Backer,
     Campaign,
@@ -30,7 +31,6 @@ from ..domain.errors import (
 )
 from ..domain.money import chargeable
 from ..ids import derived_id
-from ..services import Services
 from ..views import pledge_json
 
 

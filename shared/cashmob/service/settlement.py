@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from ..container import Services
 from ..domain import (
     SETTLED,
     Action,
@@ -37,7 +38,6 @@ from ..domain.errors import ChargeOutcomeUnknown, ConcurrentUpdate
 from ..domain.settlement import GRACE_PERIOD_ENDED, canceled_reason, charge_intent
 from ..observability import logger, metrics
 from ..payments import ChargeResult, ChargeStatus
-from ..services import Services
 
 CHECK_INTERVAL = timedelta(seconds=60)
 # How long after its last page a settling campaign may wait for its pledge

@@ -25,11 +25,11 @@ from hashlib import sha256
 from typing import Any
 
 from ..clock import from_epoch
+from ..container import Services
 from ..domain import PaymentFlow, Pledge, PledgeStatus
 from ..domain.errors import BadRequest, CampaignClosed, ConcurrentUpdate
 from ..domain.settlement import canceled_reason, charge_intent
 from ..observability import logger, metrics
-from ..services import Services
 from ..store.repository import DuplicateEvent
 from .settlement import action_required_announced, needs_backer
 
