@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck format demo bench chaos fuzz openapi clean
+.PHONY: run test lint typecheck format demo bench chaos fuzz openapi browser screenshots clean
 
 $(STAMP): pyproject.toml shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml shared/requirements.txt
 run: $(STAMP)
 	$(BIN)/cashmob local
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck browser
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -31,6 +31,25 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Chromium for the browser tests (tests/browser) and the screenshots: Debian's
+# package, which Playwright drives (its own browser download is not used).
+# Installed when missing and we are root; otherwise this says how, and the
+# browser tests skip saying why (in CI, where they must run, they fail).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make browser: installing Debian's chromium for the browser tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "make browser: apt-get could not install chromium; tests/browser will say so"; \
+	else \
+		echo "make browser: Chromium is missing. Install Debian's package (as root: apt-get install -y chromium);"; \
+		echo "              until then the browser tests (tests/browser) are skipped."; \
+	fi
+
+# PNGs of every page, wide and 360 px narrow, into docs/screenshots/ (the README shows them).
+screenshots: $(STAMP) browser
+	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
 openapi: $(STAMP)
 	$(BIN)/python -m cashmob_local.openapi > docs/openapi.json

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cashmob.domain import Money, PaymentFlow, Pledge
 from cashmob.domain.errors import ChargeOutcomeUnknown, PaymentProviderUnavailable
@@ -210,12 +210,45 @@ class FakeGateway:
 
 @dataclass
 class FakeEvents:
-    """The domain event bus: what was published, in order."""
+    """The domain event bus: the events published, in order. Each one's
+    detail must validate against its detail-type's JSON Schema
+    (shared/cashmob/domain/event_schemas.json, docs/events.md) as it would
+    reach EventBridge: every test that publishes checks the contract."""
 
-    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)  # the DomainEvent objects
+    _validators: ClassVar[dict[str, Any]] = {}
 
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        self.published.append((detail_type, dict(detail)))
+    def publish(self, event: Any) -> None:
+        self._check(event)
+        self.events.append(event)
 
-    def named(self, detail_type: str) -> list[dict[str, Any]]:
+    def publish_all(self, events: Any) -> None:
+        for event in events:
+            self.publish(event)
+
+    @property
+    def published(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """(detail-type, detail) of each event, in order."""
+        return [(e.detail_type, e.detail()) for e in self.events]
+
+    def named(self, detail_type: str) -> list[Mapping[str, Any]]:
         return [d for t, d in self.published if t == detail_type]
+
+    @classmethod
+    def _check(cls, event: Any) -> None:
+        import json
+
+        import fastjsonschema
+
+        from cashmob.domain.events import EVENT_TYPES, SCHEMA_FILE, DomainEvent
+
+        assert isinstance(event, DomainEvent), f"not a domain event: {event!r}"
+        assert EVENT_TYPES.get(event.detail_type) is type(event), event.detail_type
+        if not cls._validators:
+            schemas = json.loads(SCHEMA_FILE.read_text())
+            cls._validators.update({k: fastjsonschema.compile(v) for k, v in schemas.items()})
+        detail = json.loads(json.dumps(event.detail()))  # as it goes on the wire
+        try:
+            cls._validators[event.detail_type](detail)
+        except fastjsonschema.JsonSchemaException as error:
+            raise AssertionError(f"{event.detail_type} {detail}: {error}") from None

@@ -3,11 +3,7 @@ call one use case each; errors become API.md's body in one place."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-from functools import cache
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import (
@@ -19,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from cashmob import container, http
+from cashmob import container, guard, http
 from cashmob.domain import CampaignStatus
 from cashmob.domain.errors import DomainError, Unauthorized
 from cashmob.observability import handler, logger
@@ -36,10 +32,12 @@ from cashmob.schemas import (
     PledgeOut,
 )
 from cashmob.service import campaigns as campaign_cases
+from cashmob.service import export as export_cases
 from cashmob.service import pledges as pledge_cases
 
+ORIGIN = "*"
 CORS = CORSConfig(
-    allow_origin="*",
+    allow_origin=ORIGIN,
     allow_headers=["Content-Type", "Authorization", "Idempotency-Key", "X-Pledge-Token"],
     max_age=600,
 )
@@ -72,54 +70,26 @@ def _responses(model: Any, *errors: int, success: int = 200) -> dict[int, Any]:
     return {success: ok, **_error_responses(*errors, THROTTLED)}
 
 
-# Routes behind the HttpApi's JWT authorizer (template.yaml: Auth OrganizerJwt).
-# API Gateway rejects them without a token before we run; checking here too
-# keeps the 401 ahead of body validation wherever the function is invoked.
-ORGANIZER_ROUTES = [
-    ("POST", re.compile(r"/campaigns/?")),
-    ("POST", re.compile(r"/campaigns/[^/]+/cancel")),
-    ("GET", re.compile(r"/campaigns/[^/]+/pledges")),
-]
+# Our own table of the routes declared below (Powertools keeps its private):
+# the request guard reads it, and so does the 405 answer.
+routes = guard.Routes()
+MOUNTS = {campaigns: "/campaigns", pledges: "/campaigns"}  # included by prefix, below
 SECURITY = [{"OrganizerJwt": []}]
 
 
-def _claims(event: dict[str, Any]) -> dict[str, Any]:
-    return ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt", {}).get(
-        "claims"
-    ) or {}
-
-
-def _needs_organizer(event: dict[str, Any]) -> bool:
-    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
-    path = event.get("rawPath", "")
-    return any(m == method and rule.fullmatch(path) for m, rule in ORGANIZER_ROUTES)
-
-
-@cache
-def _body_routes() -> list[tuple[str, re.Pattern[str]]]:
-    """(method, path rule) of every route whose handler takes a JSON body."""
-    routes = app._static_routes + app._dynamic_routes
-    return [(r.method, r.rule) for r in routes if r.dependant.body_params]
-
-
-def _takes_body(event: dict[str, Any]) -> bool:
-    method = (event.get("requestContext") or {}).get("http", {}).get("method", "")
-    path = event.get("rawPath", "")
-    return any(m == method and rule.fullmatch(path) for m, rule in _body_routes())
-
-
-def _body_problem(text: str) -> str | None:
-    """Why a JSON body cannot be a request model, if it can't. Powertools
-    would validate the first element of an array as if it were the body."""
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError:
-        return None  # the resolver answers 400 invalid_json
-    except (ValueError, RecursionError):  # e.g. an integer of more than 4,300 digits
-        return "The body holds a number or a nesting too large to read."
-    if not isinstance(body, dict):
-        return "The body must be a JSON object."
-    return None
+def route(
+    router: APIGatewayHttpRouter, method: str, path: str, *, organizer: bool = False, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`router.route(path, method, ...)`, recorded in `routes`. Organizer
+    routes are behind the HttpApi's JWT authorizer (template.yaml: Auth
+    OrganizerJwt): API Gateway rejects them without a token before we run;
+    the guard checks too, keeping the 401 ahead of body validation wherever
+    the function is invoked."""
+    prefix = MOUNTS[router]
+    routes.add(method, prefix if path == "/" else prefix + path, organizer=organizer)
+    if organizer:
+        options["security"] = SECURITY
+    return router.route(path, method, **options)
 
 
 def organizer() -> str:
@@ -135,10 +105,12 @@ def organizer() -> str:
 # ---------------------------------------------------------------- campaigns
 
 
-@campaigns.post(
+@route(
+    campaigns,
+    "POST",
     "/",
+    organizer=True,
     responses=_responses(CampaignOut, 400, 401, 413, 422, success=201),
-    security=SECURITY,
     summary="Create a campaign (organizer)",
 )
 def create_campaign(body: CreateCampaign) -> Response[CampaignOut]:
@@ -158,7 +130,9 @@ def create_campaign(body: CreateCampaign) -> Response[CampaignOut]:
     return Response(201, http.JSON, result)  # type: ignore[arg-type]
 
 
-@campaigns.get("/", responses=_responses(CampaignList, 400, 422), summary="List campaigns")
+@route(
+    campaigns, "GET", "/", responses=_responses(CampaignList, 400, 422), summary="List campaigns"
+)
 def list_campaigns(
     status: Annotated[CampaignStatus | None, Query()] = None,
     limit: Limit = 20,
@@ -167,27 +141,35 @@ def list_campaigns(
     return campaign_cases.listing(container.current(), status=status, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
-@campaigns.get(
-    "/<campaign_id>", responses=_responses(CampaignOut, 404, 422), summary="Get a campaign"
+@route(
+    campaigns,
+    "GET",
+    "/<campaign_id>",
+    responses=_responses(CampaignOut, 404, 422),
+    summary="Get a campaign",
 )
 def get_campaign(campaign_id: CampaignId) -> CampaignOut:
     return campaign_cases.get(container.current(), campaign_id)  # type: ignore[return-value]
 
 
-@campaigns.post(
+@route(
+    campaigns,
+    "POST",
     "/<campaign_id>/cancel",
+    organizer=True,
     responses=_responses(CampaignOut, 401, 403, 404, 409, 422),
-    security=SECURITY,
     summary="Cancel (organizer)",
 )
 def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
     return campaign_cases.cancel(container.current(), campaign_id, organizer())  # type: ignore[return-value]
 
 
-@campaigns.get(
+@route(
+    campaigns,
+    "GET",
     "/<campaign_id>/pledges",
+    organizer=True,
     responses=_responses(OwnerPledgeList, 400, 401, 403, 404, 422),
-    security=SECURITY,
     summary="Every pledge (organizer)",
 )
 def list_pledges(
@@ -198,7 +180,33 @@ def list_pledges(
     )
 
 
-@campaigns.get(
+@route(
+    campaigns,
+    "GET",
+    "/<campaign_id>/pledges.csv",
+    organizer=True,
+    responses={
+        200: {
+            "description": "Every pledge as CSV (UTF-8, a header row)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **_error_responses(401, 403, 404, 422, THROTTLED),
+    },
+    summary="Every pledge as CSV (organizer)",
+)
+def pledges_csv(campaign_id: CampaignId) -> Response[str]:
+    chunks = export_cases.pledges_csv(container.current(), campaign_id, organizer())
+    return Response(
+        200,
+        "text/csv; charset=utf-8",
+        "".join(chunks),
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}-pledges.csv"'},
+    )
+
+
+@route(
+    campaigns,
+    "GET",
     "/<campaign_id>/backers",
     responses=_responses(BackerList, 400, 404, 422),
     summary="Public backers",
@@ -207,7 +215,9 @@ def list_backers(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = No
     return campaign_cases.backers(container.current(), campaign_id, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
-@campaigns.get(
+@route(
+    campaigns,
+    "GET",
     "/<campaign_id>/badge.svg",
     responses={
         200: {
@@ -228,7 +238,9 @@ def badge(campaign_id: CampaignId) -> Response[str]:
 # ---------------------------------------------------------------- pledges
 
 
-@pledges.post(
+@route(
+    pledges,
+    "POST",
     "/<campaign_id>/pledges",
     responses={
         **_responses(PledgeCreated, 400, 404, 409, 413, 422, 503, success=201),
@@ -248,7 +260,9 @@ def create_pledge(
     return Response(201 if created else 200, http.JSON, result)  # type: ignore[arg-type]
 
 
-@pledges.get(
+@route(
+    pledges,
+    "GET",
     "/<campaign_id>/pledges/<pledge_id>",
     responses=_responses(PledgeDetail, 401, 403, 404, 422),
     summary="Get a pledge (backer)",
@@ -259,7 +273,9 @@ def get_pledge(
     return pledge_cases.get(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
-@pledges.delete(
+@route(
+    pledges,
+    "DELETE",
     "/<campaign_id>/pledges/<pledge_id>",
     responses=_responses(PledgeOut, 401, 403, 404, 409, 422),
     summary="Cancel a pledge (backer)",
@@ -270,8 +286,8 @@ def cancel_pledge(
     return pledge_cases.cancel(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
-app.include_router(campaigns, prefix="/campaigns")
-app.include_router(pledges, prefix="/campaigns")
+for router, prefix in MOUNTS.items():
+    app.include_router(router, prefix=prefix)
 
 
 # ---------------------------------------------------------------- errors
@@ -291,12 +307,7 @@ def validation_error(error: RequestValidationError) -> Response:
 def not_found(_: Exception) -> Response:
     event = app.current_event
     path, method = event.path, event.http_method
-    other_methods = {
-        route.method
-        for route in app._static_routes + app._dynamic_routes
-        if route.rule.fullmatch(path) and route.method != method
-    }
-    if other_methods - {"OPTIONS"}:
+    if routes.methods_at(path) - {method}:
         return http.error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
     return http.error_response(404, "not_found", f"No route for {method} {path}.")
 
@@ -310,61 +321,11 @@ def unexpected(error: Exception) -> Response:
 # ---------------------------------------------------------------- entry point
 
 
-def _raw_body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return base64.b64decode(body, validate=True)
-    return body.encode("utf-8", "surrogatepass")
-
-
 @handler(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = container.current().settings
+    max_bytes = container.current().settings.max_body_bytes
     try:
-        raw = _raw_body(event)
-    except (binascii.Error, ValueError):
-        return _plain(event, 400, "bad_encoding", "The body is not valid base64.")
-    if len(raw) > settings.max_body_bytes:
-        return _plain(
-            event, 413, "payload_too_large", f"The body exceeds {settings.max_body_bytes} bytes."
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return _plain(event, 400, "invalid_encoding", "The body must be UTF-8.")
-    if event.get("isBase64Encoded"):
-        event = {**event, "body": text, "isBase64Encoded": False}
-    if text:
-        # Bodies are JSON. text/plain is accepted too: browsers send it to
-        # avoid a CORS preflight. Anything else cannot be parsed here.
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if media not in ("application/json", "text/plain", ""):
-            return _plain(
-                event, 400, "unsupported_content_type", "Send the body as application/json."
-            )
-        event = {**event, "headers": {**headers, "content-type": "application/json"}}
-    if _needs_organizer(event) and not _claims(event).get("sub"):
-        return _plain(event, 401, "unauthorized", "A valid organizer token is required.")
-    if text and _takes_body(event) and (problem := _body_problem(text)):
-        detail = {"field": "body", "in": "body", "problem": problem}
-        return _plain(event, 422, "validation_failed", problem, [detail])
+        event = guard.admit(event, max_bytes=max_bytes, routes=routes)
+    except guard.Refused as refused:
+        return refused.result({"Access-Control-Allow-Origin": ORIGIN})
     return app.resolve(event, context)
-
-
-def _plain(
-    event: dict[str, Any],
-    status: int,
-    code: str,
-    message: str,
-    details: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": http.JSON, "Access-Control-Allow-Origin": "*"},
-        "body": json.dumps({"error": error}),
-        "isBase64Encoded": False,
-    }

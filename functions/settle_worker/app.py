@@ -5,7 +5,6 @@ dead-letter queue, where an alarm fires."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -16,13 +15,16 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cashmob import container
+from cashmob.domain.messages import decode
 from cashmob.messaging import retry_delay
 from cashmob.observability import handler, logger
 from cashmob.service import settlement
 
 
 def record_handler(record: SQSRecord) -> None:
-    settlement.handle(container.current(), json.loads(record.body))
+    # An invalid message raises InvalidMessage: a failure like any other,
+    # parked in the dead-letter queue after maxReceiveCount receives.
+    settlement.handle(container.current(), decode(record.body))
 
 
 @handler()

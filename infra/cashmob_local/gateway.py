@@ -17,6 +17,8 @@ from typing import Any
 import jwt
 from werkzeug.wrappers import Request, Response
 
+from cashmob.error_body import error_body
+
 from . import template
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -106,11 +108,7 @@ def invoke_in_process(function: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return Response(
-        json.dumps({"error": {"code": code, "message": message}}),
-        status,
-        mimetype="application/json",
-    )
+    return Response(json.dumps(error_body(code, message)), status, mimetype="application/json")
 
 
 class Throttle:

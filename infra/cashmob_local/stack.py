@@ -26,8 +26,9 @@ from cashmob import container
 from cashmob.clock import OffsetClock, to_rfc3339
 from cashmob.config import Settings
 from cashmob.container import Services
+from cashmob.error_body import error_body
 
-from . import openapi, runtime, template
+from . import openapi, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
 from .stripe_emulator import Faults, StripeEmulator
 
@@ -158,6 +159,7 @@ class Stack:
         self.emulator = StripeEmulator(
             now=lambda: self.clock.now().timestamp(),
             secret_key=os.environ["STRIPE_SECRET_KEY"],
+            publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
             webhook_secret=os.environ["STRIPE_WEBHOOK_SECRET"],
             forward_to=args.webhook_forward_to or f"{api_url}/webhooks/stripe",
             faults=Faults(rate_limit=args.stripe_rate_limit, latency_ms=args.stripe_latency_ms),
@@ -265,7 +267,8 @@ class Stack:
 
     def local_routes(self) -> dict[str, Any]:
         """The routes the gateway serves beside the template's: /_local
-        (token, clock, tick, status), /openapi.json and /docs."""
+        (token, clock, tick, status), /openapi.json, /docs and the web front
+        end at /app/ (`webapp`)."""
         clock, authorizer = self.clock, self.authorizer
         spec = openapi.render()
         docs = swagger_page(spec)
@@ -274,15 +277,7 @@ class Stack:
             body = request.get_json(force=True, silent=True) or {}
             sub = body.get("sub")
             if request.method != "POST" or not isinstance(sub, str) or not sub:
-                return _json(
-                    {
-                        "error": {
-                            "code": "validation_failed",
-                            "message": 'Send {"sub": "<organizer>"}.',
-                        }
-                    },
-                    422,
-                )
+                return _json(error_body("validation_failed", 'Send {"sub": "<organizer>"}.'), 422)
             return _json({"token": authorizer.mint(sub)})
 
         def move_clock(request: Request) -> Response:
@@ -292,8 +287,8 @@ class Stack:
             end = datetime(9000, 1, 1, tzinfo=UTC)  # far from datetime's year 9999
 
             def refuse(message: str) -> Response:
-                error = {"code": "validation_failed", "message": message}
-                return _json({"error": {**error, "details": [{"field": "advance_seconds"}]}}, 422)
+                details = [{"field": "advance_seconds"}]
+                return _json(error_body("validation_failed", message, details), 422)
 
             if request.method == "POST":
                 body = request.get_json(force=True, silent=True)
@@ -310,7 +305,7 @@ class Stack:
 
         def tick(request: Request) -> Response:
             if request.method != "POST":
-                return _json({"error": {"code": "method_not_allowed", "message": "POST"}}, 405)
+                return _json(error_body("method_not_allowed", "POST"), 405)
             self.ticker.tick()
             return _json({"ticked": True, "now": to_rfc3339(clock.now())})
 
@@ -347,6 +342,10 @@ class Stack:
             "/_local/status": status,
             "/openapi.json": lambda _: Response(spec, mimetype="application/json"),
             "/docs": lambda _: Response(docs, mimetype="text/html"),
+            **webapp.routes(
+                publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", "pk_test_local"),
+                emulator=None if self.emulator is None else os.environ.get("STRIPE_API_BASE"),
+            ),
         }
 
 
@@ -365,6 +364,9 @@ def serve(args: Namespace) -> int:
     url = stack.start()
     stripe_url = os.environ["STRIPE_API_BASE"]
     print(f"cashmob local: API on {url}", flush=True)
+    print(
+        f"  Web front end   {url}/app/   (organizer's desk: {url}/app/organizer.html)", flush=True
+    )
     print(f"  Swagger UI      {url}/docs   (OpenAPI: {url}/openapi.json)", flush=True)
     if stack.emulator is not None:
         print(

@@ -8,28 +8,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from . import ports
 from .clock import Clock, SystemClock
 from .config import Settings
 from .messaging import EventPublisher, WorkQueue
-from .payments import PaymentsGateway
 from .secrets import Secrets
 from .store import Store
 
 
 class Services:
-    """Settings, the clock, and the adapters the use cases depend on. Each
-    adapter is built from the settings on first use, unless one is given,
-    to the constructor or by assignment (tests, the local stack's chaos)."""
+    """Settings, the clock, and the adapters the use cases depend on, typed by
+    their ports. Each adapter is built from the settings on first use (DynamoDB,
+    Stripe, SQS, EventBridge), unless one is given, to the constructor or by
+    assignment (tests, the local stack's chaos)."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         clock: Clock | None = None,
-        store: Store | None = None,
-        payments: PaymentsGateway | None = None,
-        queue: WorkQueue | None = None,
-        events: EventPublisher | None = None,
+        store: ports.Store | None = None,
+        payments: ports.PaymentsGateway | None = None,
+        queue: ports.WorkQueue | None = None,
+        events: ports.EventPublisher | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -46,46 +47,46 @@ class Services:
         return self._secrets
 
     @property
-    def store(self) -> Store:
+    def store(self) -> ports.Store:
         if self._store is None:
             self._store = Store(self.settings)
         return self._store
 
     @store.setter
-    def store(self, store: Store) -> None:
+    def store(self, store: ports.Store) -> None:
         self._store = store
 
     @property
-    def payments(self) -> PaymentsGateway:
+    def payments(self) -> ports.PaymentsGateway:
         if self._payments is None:
             self._payments = self._stripe()
         return self._payments
 
     @payments.setter
-    def payments(self, gateway: PaymentsGateway) -> None:
+    def payments(self, gateway: ports.PaymentsGateway) -> None:
         self._payments = gateway
 
     @property
-    def queue(self) -> WorkQueue:
+    def queue(self) -> ports.WorkQueue:
         if self._queue is None:
             self._queue = WorkQueue(self.settings.settlement_queue_url, self.settings.aws_region)
         return self._queue
 
     @queue.setter
-    def queue(self, queue: WorkQueue) -> None:
+    def queue(self, queue: ports.WorkQueue) -> None:
         self._queue = queue
 
     @property
-    def events(self) -> EventPublisher:
+    def events(self) -> ports.EventPublisher:
         if self._events is None:
             self._events = EventPublisher(self.settings.event_bus_name, self.settings.aws_region)
         return self._events
 
     @events.setter
-    def events(self, events: EventPublisher) -> None:
+    def events(self, events: ports.EventPublisher) -> None:
         self._events = events
 
-    def _stripe(self) -> PaymentsGateway:
+    def _stripe(self) -> ports.PaymentsGateway:
         from .payments.stripe_gateway import StripeGateway  # deferred: stripe is a heavy import
 
         limiter = None

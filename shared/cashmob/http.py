@@ -1,5 +1,5 @@
-"""Domain errors to HTTP: the one place that chooses status codes, and the
-error body of API.md: {"error": {"code", "message", "details"?}}."""
+"""Domain errors to HTTP: the one place that chooses status codes; the body
+is API.md's error body (`error_body`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from .error_body import JSON, error_body
 from .observability import logger
 
 STATUS: dict[type[DomainError], int] = {
@@ -34,7 +35,6 @@ STATUS: dict[type[DomainError], int] = {
     PaymentProviderError: 502,
     PaymentProviderUnavailable: 503,
 }
-JSON = "application/json"
 
 
 def error_response(
@@ -44,10 +44,8 @@ def error_response(
     details: list[Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return Response(status, JSON, json.dumps({"error": error}), headers=headers)
+    body = json.dumps(error_body(code, message, details))
+    return Response(status, JSON, body, headers=headers)
 
 
 def status_of(error: DomainError) -> int:

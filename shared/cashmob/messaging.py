@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
 import boto3
 
+from .domain.events import DomainEvent
+from .domain.messages import Message, encode
 from .observability import logger
 
 SOURCE = "cashmob"
@@ -22,8 +24,13 @@ def retry_delay(receive_count: int) -> int:
     return min(RETRY_BASE_SECONDS * 2 ** max(receive_count - 1, 0), RETRY_MAX_SECONDS)
 
 
+# PutEvents takes at most 10 entries a request.
+PUT_EVENTS_BATCH = 10
+
+
 class WorkQueue:
-    """Units of settlement work, as JSON messages on the settlement queue."""
+    """Units of settlement work (`cashmob.domain.messages`) on the settlement
+    queue, in their one serialisation."""
 
     def __init__(self, queue_url: str, region: str) -> None:
         self.queue_url = queue_url
@@ -33,10 +40,10 @@ class WorkQueue:
     def _sqs(self) -> Any:
         return boto3.client("sqs", region_name=self.region)
 
-    def send(self, message: Mapping[str, Any], *, delay_seconds: int = 0) -> None:
+    def send(self, message: Message, *, delay_seconds: int = 0) -> None:
         self._sqs.send_message(
             QueueUrl=self.queue_url,
-            MessageBody=json.dumps(message, sort_keys=True),
+            MessageBody=encode(message),
             DelaySeconds=min(max(delay_seconds, 0), 900),
         )
 
@@ -48,13 +55,11 @@ class WorkQueue:
             VisibilityTimeout=delay_seconds,
         )
 
-    def send_many(self, messages: Iterable[Mapping[str, Any]]) -> int:
+    def send_many(self, messages: Iterable[Message]) -> int:
         batch: list[dict[str, str]] = []
         sent = 0
         for message in messages:
-            batch.append(
-                {"Id": str(len(batch)), "MessageBody": json.dumps(message, sort_keys=True)}
-            )
+            batch.append({"Id": str(len(batch)), "MessageBody": encode(message)})
             if len(batch) == 10:
                 sent += self._flush(batch)
                 batch = []
@@ -74,7 +79,9 @@ class WorkQueue:
 
 
 class EventPublisher:
-    """Domain events for integrators (emails, analytics) on the EventBridge bus."""
+    """Domain events (`cashmob.domain.events`) for integrators (emails,
+    analytics) on the EventBridge bus: source `cashmob`, detail-type the
+    event's class name, detail its `detail()` as JSON (docs/events.md)."""
 
     def __init__(self, bus_name: str, region: str) -> None:
         self.bus_name = bus_name
@@ -84,13 +91,29 @@ class EventPublisher:
     def _events(self) -> Any:
         return boto3.client("events", region_name=self.region)
 
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        entry = {
+    def publish(self, event: DomainEvent) -> None:
+        self.publish_all([event])
+
+    def publish_all(self, events: Iterable[DomainEvent]) -> None:
+        entries = [self._entry(event) for event in events]
+        for start in range(0, len(entries), PUT_EVENTS_BATCH):
+            batch = entries[start : start + PUT_EVENTS_BATCH]
+            response = self._events.put_events(Entries=batch)
+            if response.get("FailedEntryCount"):
+                for entry, result in zip(batch, response.get("Entries", []), strict=False):
+                    if result.get("ErrorCode"):
+                        logger.error(
+                            "event not published",
+                            extra={
+                                "detail_type": entry["DetailType"],
+                                "error": result["ErrorCode"],
+                            },
+                        )
+
+    def _entry(self, event: DomainEvent) -> dict[str, str]:
+        return {
             "Source": SOURCE,
-            "DetailType": detail_type,
-            "Detail": json.dumps(detail, sort_keys=True, default=str),
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(event.detail(), sort_keys=True, default=str),
             "EventBusName": self.bus_name,
         }
-        response = self._events.put_events(Entries=[entry])
-        if response.get("FailedEntryCount"):
-            logger.error("event not published", extra={"detail_type": detail_type})

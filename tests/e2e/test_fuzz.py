@@ -7,9 +7,10 @@ schemathesis generates requests for every operation of docs/openapi.json
 
 from __future__ import annotations
 
-import json
 import os
+import urllib.parse
 import urllib.request
+from datetime import datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from cashmob.clock import to_rfc3339
 from cashmob_local.template import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -65,10 +67,11 @@ def test_schemathesis_against_the_running_stack(api):
 
 
 def _campaign(api, **fields):
+    now = datetime.fromisoformat(api.now())  # the stack's clock, not the host's
     body = {
         "title": "Hostile",
         "goal": {"amount": 5000, "currency": "gbp"},
-        "deadline": "2027-09-01T12:00:00Z",
+        "deadline": to_rfc3339(now + timedelta(days=30)),
         **fields,
     }
     return api.call("POST", "/campaigns", body, api.organizer("mallory"))
@@ -122,19 +125,51 @@ def test_wrong_types_are_422(api, field):
 
 
 def test_unicode_everywhere_round_trips(api):
-    title = "Zoë's 🎪 fund — 日本語 \u202e RTL"
-    status, campaign = _campaign(api, title=title, description="ß" * 100)
+    title, description = "Zoë's 🎪 fund — 日本語 \u202e RTL", "ß" * 100
+    status, campaign = _campaign(api, title=title, description=description)
     assert status == 201 and campaign["title"] == title
-    path = f"/campaigns/{campaign['id']}/pledges"
+    cid = campaign["id"]
+    fetched = api.ok("GET", f"/campaigns/{cid}")
+    assert (fetched["title"], fetched["description"]) == (title, description)
     body = {
         "amount": 500,
         "currency": "gbp",
         "email": "zoë@example.org",
         "display_name": "Zoë 🎪",
-        "message": "✓",
+        "message": "✓ 日本語 \u202e",
     }
-    status, pledge = api.call("POST", path, body, {"Idempotency-Key": "unicode-key-1"})
-    assert status == 201, pledge
+    status, created = api.call(
+        "POST", f"/campaigns/{cid}/pledges", body, {"Idempotency-Key": "unicode-key-1"}
+    )
+    assert status == 201, created
+    pid, token = created["pledge"]["id"], created["pledge_token"]
+    # Read back as the organizer sees it: every string exactly as sent.
+    owner = api.ok("GET", f"/campaigns/{cid}/pledges", headers=api.organizer("mallory"))
+    (stored,) = owner["pledges"]
+    assert stored["id"] == pid
+    assert {k: stored[k] for k in ("email", "display_name", "message")} == {
+        k: body[k] for k in ("email", "display_name", "message")
+    }
+    # And as the backer sees it, with the token.
+    mine = api.ok("GET", f"/campaigns/{cid}/pledges/{pid}", headers={"X-Pledge-Token": token})
+    assert (mine["id"], mine["amount"], mine["currency"]) == (pid, 500, "gbp")
+    # The same key and body replay the same pledge (the key compared as sent).
+    status, again = api.call(
+        "POST", f"/campaigns/{cid}/pledges", body, {"Idempotency-Key": "unicode-key-1"}
+    )
+    assert status == 200 and again["pledge"]["id"] == pid
+
+
+def _live_campaigns(api):
+    """Every live campaign, page by page."""
+    listed, cursor = [], None
+    while True:
+        query = {"status": "live", "limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = api.ok("GET", "/campaigns?" + urllib.parse.urlencode(query))
+        listed += page["campaigns"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return listed
 
 
 def test_sql_and_html_in_titles_are_escaped_in_the_badge(api):
@@ -151,5 +186,8 @@ def test_sql_and_html_in_titles_are_escaped_in_the_badge(api):
     root = ElementTree.fromstring(svg)
     titles = [e.text for e in root.iter() if e.tag.endswith("title")]
     assert titles and titles[0].startswith(title + ":")
-    status, listed = api.call("GET", "/campaigns?status=live&limit=100")
-    assert status == 200 and json.dumps(listed)
+    # The listing carries it verbatim too, once, among live campaigns only.
+    listed = _live_campaigns(api)
+    assert [c["title"] for c in listed if c["id"] == campaign["id"]] == [title]
+    assert {c["status"] for c in listed} == {"live"}
+    assert len({c["id"] for c in listed}) == len(listed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -117,3 +118,33 @@ def send_webhook(services, event: dict) -> dict:
     response = webhook_handler(request, FakeContext())
     assert response["statusCode"] == 200, response
     return json.loads(response["body"])
+
+
+_event_ids = itertools.count()
+
+
+def stripe_event(event_type: str, obj: dict, services) -> dict:
+    """A Stripe event of `event_type` about `obj`, created now."""
+    return {
+        "id": f"evt_settling_{next(_event_ids):06}",
+        "object": "event",
+        "type": event_type,
+        "created": int(services.clock.now().timestamp()),
+        "data": {"object": obj},
+    }
+
+
+def charge_obj(p, intent_id: str, status: str, attempt: int = 1, code: str = "card_declined"):
+    """The PaymentIntent Stripe shows for a setup-flow pledge's settlement charge."""
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "status": status,
+        "amount": p.amount.amount,
+        "amount_received": p.amount.amount if status == "succeeded" else 0,
+        "currency": p.amount.currency,
+        "customer": p.payment.customer_id,
+        "client_secret": f"{intent_id}_secret",
+        "last_payment_error": None if status == "succeeded" else {"code": code},
+        "metadata": {"campaign_id": p.campaign_id, "pledge_id": p.id, "attempt": str(attempt)},
+    }

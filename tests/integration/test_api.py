@@ -349,7 +349,8 @@ def test_unknown_pledge_is_404(gateway):
     assert_error(status, body, 404)
 
 
-def _activate(store, cid, pid):
+def activate(store, cid, pid):
+    """The pledge made active, as Stripe's confirmation webhook would."""
     p = store.get_pledge(cid, pid)
     store.save_pledge(p, p.moved_to(PledgeStatus.ACTIVE, activated_at=NOW), open_campaign_at=NOW)
 
@@ -365,7 +366,7 @@ def test_progress_comes_from_the_counters_and_backers_respect_privacy(gateway, s
     for key, fields in people:
         _, created, _ = pledge(cid, key=key, email=f"{key}@example.org", **fields)
         if key != "k4":
-            _activate(store, cid, created["pledge"]["id"])
+            activate(store, cid, created["pledge"]["id"])
     status, campaign, _ = call("GET", f"/campaigns/{cid}")
     assert campaign["pledged"] == {"amount": 6000, "currency": "gbp", "backers": 3}
     assert campaign["percent_funded"] == 60

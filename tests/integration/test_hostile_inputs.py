@@ -16,7 +16,7 @@ from cashmob.clock import to_rfc3339
 from cashmob.domain import Tally
 from cashmob.service import badge
 from cashmob.store import cursor as store_cursor
-from tests.integration.test_api import _activate, assert_error, call, new_campaign, pledge
+from tests.integration.test_api import activate, assert_error, call, new_campaign, pledge
 from tests.unit.factories import NOW
 
 # ---------------------------------------------------------------- cursors
@@ -39,7 +39,7 @@ def _listings(store):
         _, created, _ = pledge(
             cid, key=f"k{i}", email=f"b{i}@example.org", display_name=f"Backer {i}"
         )
-        _activate(store, cid, created["pledge"]["id"])
+        activate(store, cid, created["pledge"]["id"])
     backers = ",".join(sorted(("action_required", "active", "collected")))
     return cid, {
         "all campaigns": ("/campaigns", {}, None, "campaigns:*"),
@@ -130,7 +130,7 @@ def test_forged_cursors_are_400_on_every_listing(gateway, store, listing):
         twin = new_campaign()["id"]
         for i in range(3):
             _, created, _ = pledge(twin, key=f"t{i}", email=f"t{i}@example.org")
-            _activate(store, twin, created["pledge"]["id"])
+            activate(store, twin, created["pledge"]["id"])
         twin_cursor = _page(path.replace(cid, twin), query, sub)[1]["next_cursor"]
         assert twin_cursor
         forgeries["from another campaign"] = twin_cursor
@@ -311,7 +311,117 @@ def test_an_unauthenticated_array_body_is_still_401(gateway, store):
     assert_error(status, body, 401, "unauthorized")
 
 
-def test_routes_without_a_body_ignore_one_as_before(gateway):
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        ("[1]", 422, "validation_failed"),
+        ('"junk"', 422, "validation_failed"),
+        ("[", 400, "invalid_json"),
+    ],
+)
+def test_routes_without_a_body_refuse_one_that_is_not_an_object(gateway, raw, status, code):
+    """The rule is one for every route: a non-empty body on POST, PUT, PATCH or
+    DELETE is a JSON object. (Routes that take no body used to ignore any.)"""
     cid = new_campaign()["id"]
-    status, body, _ = call("POST", f"/campaigns/{cid}/cancel", raw_body="[1]", sub="alice")
+    answer, body, _ = call("POST", f"/campaigns/{cid}/cancel", raw_body=raw, sub="alice")
+    assert_error(answer, body, status, code)
+    assert call("GET", f"/campaigns/{cid}")[1]["status"] == "live"
+    _, created, _ = pledge(cid)
+    pid, token = created["pledge"]["id"], created["pledge_token"]
+    path = f"/campaigns/{cid}/pledges/{pid}"
+    answer, body, _ = call("DELETE", path, raw_body=raw, headers={"X-Pledge-Token": token})
+    assert_error(answer, body, status, code)
+    assert call("GET", path, headers={"X-Pledge-Token": token})[1]["status"] == "pending"
+
+
+def test_routes_without_a_body_ignore_an_object_as_before(gateway):
+    cid = new_campaign()["id"]
+    status, body, _ = call("POST", f"/campaigns/{cid}/cancel", raw_body='{"x": 1}', sub="alice")
     assert status == 200 and body["status"] == "cancelled"
+
+
+def test_a_body_on_a_read_is_ignored_as_before(gateway):
+    cid = new_campaign()["id"]
+    status, body, _ = call("GET", f"/campaigns/{cid}", raw_body="[1]")
+    assert status == 200 and body["id"] == cid
+
+
+# ---------------------------------------------------------------- the request guard
+
+
+def test_bodies_in_another_media_type_are_400_and_text_plain_is_json(gateway, store):
+    raw = json.dumps(_campaign_body())
+    for media in ("application/xml", "multipart/form-data; boundary=x", "image/png"):
+        status, body, response = call(
+            "POST", "/campaigns", raw_body=raw, headers={"Content-Type": media}, sub="alice"
+        )
+        assert_error(status, body, 400, "unsupported_content_type")
+        assert response["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert store.list_campaigns(status=None, limit=10, after=None).items == []
+    headers = {"Content-Type": "text/plain;charset=UTF-8"}  # a browser avoiding a preflight
+    status, created, _ = call("POST", "/campaigns", raw_body=raw, headers=headers, sub="alice")
+    assert status == 201 and created["title"] == _campaign_body()["title"]
+
+
+def test_base64_bodies_are_decoded_and_bad_base64_is_400(gateway, store):
+    raw = base64.b64encode(json.dumps(_campaign_body(title="Zoë 🎪")).encode()).decode()
+    status, body, _ = call("POST", "/campaigns", raw_body=raw[:-2] + "!!", base64=True, sub="a")
+    assert_error(status, body, 400, "bad_encoding")
+    assert store.list_campaigns(status=None, limit=10, after=None).items == []
+    status, created, _ = call("POST", "/campaigns", raw_body=raw, base64=True, sub="alice")
+    assert status == 201 and created["title"] == "Zoë 🎪"
+
+
+def test_the_size_limit_counts_the_decoded_bytes(gateway, store, settings):
+    def encoded(description):
+        raw = json.dumps(_campaign_body(description=description), ensure_ascii=False).encode()
+        return len(raw), base64.b64encode(raw).decode()
+
+    room = settings.max_body_bytes - encoded("")[0]
+    (fits, fitting), (over, too_big) = encoded("é" * (room // 2)), encoded("é" * (room // 2 + 1))
+    assert fits <= settings.max_body_bytes < over and len(fitting) > settings.max_body_bytes
+    status, body, _ = call("POST", "/campaigns", raw_body=too_big, base64=True, sub="alice")
+    assert_error(status, body, 413, "payload_too_large")
+    assert store.list_campaigns(status=None, limit=10, after=None).items == []
+    status, body, _ = call("POST", "/campaigns", raw_body=fitting, base64=True, sub="alice")
+    assert_error(status, body, 422, "validation_failed")  # read, then held to 5,000 characters
+    assert [d["field"] for d in body["error"]["details"]] == ["description"]
+
+
+@pytest.mark.parametrize("raw", ["[1]", "[", '"junk"', "1" * 5000])
+def test_an_organizer_route_is_401_before_its_body_is_read(gateway, raw):
+    cid = new_campaign()["id"]
+    for path in ("/campaigns", f"/campaigns/{cid}/cancel"):
+        status, body, _ = call("POST", path, raw_body=raw)
+        assert_error(status, body, 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/campaigns"), ("DELETE", "/campaigns/cmp_x"), ("GET", "/campaigns/cmp_x/cancel")],
+)
+def test_another_method_on_a_route_is_405(gateway, method, path):
+    status, body, _ = call(method, path, sub="alice")
+    assert_error(status, body, 405, "method_not_allowed")
+    status, body, _ = call(method, "/nowhere" + path, sub="alice")
+    assert_error(status, body, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoded"), [("x" * (512 * 1024 + 1), False), ("not base64!", True)]
+)
+def test_the_webhook_refuses_bodies_the_guard_refuses_with_400(services, raw, encoded):
+    from cashmob_local import template
+    from tests.events import FakeContext, http_event
+
+    webhook = template.load_handler("StripeWebhookFunction")
+    event = http_event(
+        "POST",
+        "/webhooks/stripe",
+        raw_body=raw,
+        headers={"Stripe-Signature": "t=1,v1=00"},
+        base64=encoded,
+    )
+    response = webhook(event, FakeContext())
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "bad_request"

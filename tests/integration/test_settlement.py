@@ -10,6 +10,14 @@ import boto3
 import pytest
 
 from cashmob.domain import CampaignStatus, FundingModel, PaymentFlow, PledgeStatus
+from cashmob.domain.messages import (
+    DecideOutcome,
+    InvalidMessage,
+    RefundLatePayment,
+    SettlePledge,
+    decode,
+)
+from cashmob.domain.schedule import STALLED_FAN_OUT
 from cashmob.service import settlement
 from cashmob.views import pledge_json
 from tests.events import FakeContext
@@ -156,10 +164,10 @@ def test_lost_pledge_messages_are_sent_again_after_fan_out(
     for _ in range(20):  # run decide and page, but drop every pledge message
         got = sqs.receive_message(QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10)
         for m in got.get("Messages", []):
-            kind = json.loads(m["Body"])["kind"]
-            if kind in ("decide", "page"):
+            kind = json.loads(m["Body"])["type"]
+            if kind in ("DecideOutcome", "SendPage"):
                 worker_handler({"Records": [sqs_record(m)]}, FakeContext())
-            lost += kind == "pledge"
+            lost += kind == "SettlePledge"
             sqs.delete_message(
                 QueueUrl=settings.settlement_queue_url, ReceiptHandle=m["ReceiptHandle"]
             )
@@ -181,7 +189,7 @@ def test_a_lost_fan_out_starts_over(services, settings, store, clock, gateway):
     for _ in range(10):  # decide runs; its page message is lost
         got = sqs.receive_message(QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10)
         for m in got.get("Messages", []):
-            if json.loads(m["Body"])["kind"] == "decide":
+            if json.loads(m["Body"])["type"] == "DecideOutcome":
                 worker_handler({"Records": [sqs_record(m)]}, FakeContext())
             sqs.delete_message(
                 QueueUrl=settings.settlement_queue_url, ReceiptHandle=m["ReceiptHandle"]
@@ -191,7 +199,7 @@ def test_a_lost_fan_out_starts_over(services, settings, store, clock, gateway):
     sweep_handler({}, FakeContext())
     drain(settings)
     assert not gateway.charges
-    clock.advance(settlement.STALLED_FAN_OUT.total_seconds())
+    clock.advance(STALLED_FAN_OUT.total_seconds())
     settle(services, settings, clock)
     assert statuses(store, c.id) == ["collected"] * 6
     assert all(n == 1 for n in gateway.charges.values())
@@ -204,8 +212,8 @@ def test_redelivered_messages_never_charge_twice(services, settings, store, cloc
     drain(settings)
     # Every pledge message again, as SQS may redeliver any of them.
     for i in range(5):
-        services.queue.send({"kind": "pledge", "campaign_id": c.id, "pledge_id": f"plg_{i:03}"})
-    services.queue.send({"kind": "decide", "campaign_id": c.id})
+        services.queue.send(SettlePledge(c.id, f"plg_{i:03}"))
+    services.queue.send(DecideOutcome(c.id))
     drain(settings)
     assert all(n == 1 for n in gateway.charges.values()) and len(gateway.charges) == 5
 
@@ -234,23 +242,35 @@ def test_organizer_cancel_releases_every_pledge(services, settings, store, clock
     assert store.progress(c.id).amount == 0
 
 
-def test_a_malformed_message_is_a_batch_failure_not_a_crash(services, settings, gateway):
-    services.queue.send({"kind": "nonsense"})
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"kind": "nonsense"}',
+        '{"type": "SettlePledge", "campaign_id": "cmp_test"}',
+        "not json",
+        "[]",
+    ],
+    ids=["unknown_kind", "missing_field", "not_json", "not_an_object"],
+)
+def test_a_malformed_message_is_a_batch_failure_not_a_crash(services, settings, gateway, body):
     sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=settings.settlement_queue_url, MessageBody=body)
     m = sqs.receive_message(QueueUrl=settings.settlement_queue_url)["Messages"][0]
     record = sqs_record(m)
     result = worker_handler({"Records": [record]}, FakeContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]}]}
-    assert json.loads(m["Body"]) == {"kind": "nonsense"}
-    with pytest.raises(ValueError):
-        settlement.handle(services, {"kind": "nonsense"})
+    assert m["Body"] == body
+    with pytest.raises(InvalidMessage):
+        decode(body)
+    assert not gateway.calls
 
 
 # ---------------------------------------------------------------- Stripe's own answers
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def events(services):
+    """Every test's events are checked against their schemas (FakeEvents)."""
     fake = FakeEvents()
     services.events = fake
     return fake
@@ -390,7 +410,7 @@ def test_the_end_of_a_grace_period_cancels_every_charge_the_backer_could_pay(
     }
     assert [e["pledge_id"] for e in events.named("PledgeFailed")] == ["plg_001"]
     # Redelivered, the step does nothing more.
-    services.queue.send({"kind": "pledge", "campaign_id": c.id, "pledge_id": "plg_001"})
+    services.queue.send(SettlePledge(c.id, "plg_001"))
     drain(settings)
     assert len(gateway.named("cancel_payment")) == 2 and len(gateway.named("charge")) == 3
 
@@ -483,9 +503,8 @@ def failed_with_a_paid_charge(store, gateway):
 def test_a_late_payment_is_refunded_once_and_recorded(services, settings, store, gateway, events):
     store.create_campaign(campaign(deadline=NOW + timedelta(hours=1)))
     p = failed_with_a_paid_charge(store, gateway)
-    message = {"kind": "refund_late", "campaign_id": p.campaign_id, "pledge_id": p.id}
     for _ in range(2):  # SQS redelivers
-        services.queue.send({**message, "intent_id": "pi_late"})
+        services.queue.send(RefundLatePayment(p.campaign_id, p.id, "pi_late"))
     drain(settings)
     after = store.get_pledge(p.campaign_id, p.id)
     assert (after.status, after.late_refunds) == (PledgeStatus.FAILED, ("pi_late",))
@@ -513,14 +532,6 @@ def test_a_collected_pledges_own_payment_is_never_refunded_as_late(
     )
     payment = replace(p.payment, charge_intent_id="pi_kept")
     p = store.save_pledge(p, p.moved_to(PledgeStatus.COLLECTED, payment=payment))
-    settlement.handle(
-        services,
-        {
-            "kind": "refund_late",
-            "campaign_id": p.campaign_id,
-            "pledge_id": p.id,
-            "intent_id": "pi_kept",
-        },
-    )
+    settlement.handle(services, RefundLatePayment(p.campaign_id, p.id, "pi_kept"))
     assert not gateway.named("refund")
     assert store.get_pledge(p.campaign_id, p.id).late_refunds == ()

@@ -4,57 +4,32 @@ for a pledge is either what the pledge collected or given back, and shown."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from cashmob.domain import CampaignStatus, PaymentFlow, PledgeStatus
+from cashmob.domain.messages import DecideOutcome
+from cashmob.service import settlement
 from cashmob.views import pledge_json
 from tests.events import FakeContext
 from tests.fakes import FakeEvents
 from tests.integration.settling import (
+    charge_obj,
     drain,
     seed,
     send_webhook,
     settle,
+    stripe_event,
     sweep_handler,
     to_grace_end,
 )
 
-_ids = itertools.count()
 
-
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def events(services):
+    """Every test's events are checked against their schemas (FakeEvents)."""
     fake = FakeEvents()
     services.events = fake
     return fake
-
-
-def stripe_event(event_type, obj, services):
-    return {
-        "id": f"evt_money_{next(_ids):06}",
-        "object": "event",
-        "type": event_type,
-        "created": int(services.clock.now().timestamp()),
-        "data": {"object": obj},
-    }
-
-
-def charge_obj(p, intent_id, status, attempt):
-    """The PaymentIntent Stripe shows for a setup-flow pledge's charge."""
-    return {
-        "id": intent_id,
-        "object": "payment_intent",
-        "status": status,
-        "amount": p.amount.amount,
-        "amount_received": p.amount.amount if status == "succeeded" else 0,
-        "currency": p.amount.currency,
-        "customer": p.payment.customer_id,
-        "client_secret": f"{intent_id}_secret",
-        "last_payment_error": None if status == "succeeded" else {"code": "card_declined"},
-        "metadata": {"campaign_id": p.campaign_id, "pledge_id": p.id, "attempt": str(attempt)},
-    }
 
 
 def test_the_webhook_recording_a_decline_first_does_not_lose_the_backers_payment(
@@ -180,9 +155,7 @@ def test_a_hold_stripe_cancels_after_the_outcome_fails_whoever_hears_first(
     clock.advance(2 * 3600)
     sweep_handler({}, FakeContext())
     # Decide only: the pledge messages wait.
-    from cashmob.service import settlement
-
-    settlement.decide_outcome(services, c.id)
+    settlement.handle(services, DecideOutcome(c.id))
     p = store.get_pledge(c.id, "plg_001")
     gateway.expired_holds.add("plg_001")
     lapsed = {

@@ -21,11 +21,20 @@ from cashmob.views import pledge_json
 from cashmob_local.driver import stripe_client
 from cashmob_local.stripe_emulator import StripeEmulator
 from tests.events import FakeContext
+from tests.fakes import FakeEvents
 from tests.integration.settling import drain, send_webhook, sweep_handler, to_grace_end
 from tests.servers import serving
 from tests.unit.factories import campaign, pledge
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+@pytest.fixture(autouse=True)
+def events(services):
+    """Every test's events are checked against their schemas (FakeEvents)."""
+    fake = FakeEvents()
+    services.events = fake
+    return fake
 
 
 class Crash(Exception):

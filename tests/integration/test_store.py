@@ -97,11 +97,15 @@ def test_activation_at_or_after_the_deadline_does_not_count(store):
         store.save_pledge(p, p.moved_to(PledgeStatus.ACTIVE), open_campaign_at=c.deadline)
 
 
-def test_events_are_recorded_once(store):
-    store.record_event("evt_1", "setup_intent.succeeded", NOW, NOW + timedelta(days=30))
-    assert store.event_processed("evt_1")
+def test_events_are_recorded_once_whichever_pledge_they_move(store):
+    store.create_campaign(campaign())
+    a = store.create_pledge(pledge(id="plg_a"))
+    b = store.create_pledge(pledge(id="plg_b"))
+    event = ("evt_1", "setup_intent.succeeded", NOW, NOW + timedelta(days=30))
+    store.save_pledge(a, a.moved_to(PledgeStatus.ACTIVE), event=event)
     with pytest.raises(DuplicateEvent):
-        store.record_event("evt_1", "setup_intent.succeeded", NOW, NOW + timedelta(days=30))
+        store.save_pledge(b, b.moved_to(PledgeStatus.ACTIVE), event=event)
+    assert store.get_pledge("cmp_test", "plg_b").status is PledgeStatus.PENDING
 
 
 def test_event_and_transition_commit_together(store):

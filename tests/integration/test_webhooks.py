@@ -18,6 +18,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from cashmob.domain import CampaignStatus, Outcome, PaymentFlow, PledgeStatus
+from cashmob.domain.messages import RefundLatePayment, SettlePledge, decode
 from cashmob.service.settlement import recount
 from cashmob_local import template
 from tests.events import FakeContext, http_event
@@ -116,9 +117,9 @@ def table_counts():
     }
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def events(services):
-    """What the handlers publish on the event bus."""
+    """What the handlers publish on the event bus (each checked against its schema)."""
     fake = FakeEvents()
     services.events = fake
     return fake
@@ -227,9 +228,13 @@ def test_a_late_hold_confirmation_is_released_and_its_hold_cancelled(
     messages = boto3.client("sqs").receive_message(
         QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10
     )["Messages"]
-    assert [json.loads(m["Body"]) for m in messages] == [
-        {"kind": "pledge", "campaign_id": c.id, "pledge_id": p.id}
-    ]
+    assert [decode(m["Body"]) for m in messages] == [SettlePledge(c.id, p.id)]
+    assert json.loads(messages[0]["Body"]) == {
+        "type": "SettlePledge",
+        "campaign_id": c.id,
+        "pledge_id": p.id,
+        "outcome": None,
+    }
 
 
 def test_a_confirmation_after_the_campaign_closed_does_not_count(webhook, store, live):
@@ -500,7 +505,7 @@ def _queued(settings):
     got = boto3.client("sqs").receive_message(
         QueueUrl=settings.settlement_queue_url, MaxNumberOfMessages=10
     )
-    return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    return [decode(m["Body"]) for m in got.get("Messages", [])]
 
 
 @pytest.mark.parametrize("status", [PledgeStatus.FAILED, PledgeStatus.RELEASED])
@@ -509,7 +514,7 @@ def test_money_taken_for_a_finished_pledge_is_sent_to_be_refunded(
 ):
     if status is PledgeStatus.FAILED:  # the grace period ended, then the backer paid
         p = _waiting_for_the_backer(store)
-        p = store.save_pledge(p, p.moved_to(PledgeStatus.FAILED))
+        p = store.save_pledge(p, p.failed("grace_period_ended"))
     else:  # a hold of a campaign that failed, captured all the same
         p = _active(store, flow=PaymentFlow.HOLD)
         p = store.save_pledge(p, p.moved_to(PledgeStatus.RELEASED))
@@ -518,14 +523,7 @@ def test_money_taken_for_a_finished_pledge_is_sent_to_be_refunded(
     response = webhook(stripe_event("payment_intent.succeeded", paid))
     assert json.loads(response["body"])["outcome"] == "refund_late"
     assert table_counts() == before and store.get_pledge(p.campaign_id, p.id).status is status
-    assert _queued(settings) == [
-        {
-            "kind": "refund_late",
-            "campaign_id": p.campaign_id,
-            "pledge_id": p.id,
-            "intent_id": paid["id"],
-        }
-    ]
+    assert _queued(settings) == [RefundLatePayment(p.campaign_id, p.id, paid["id"])]
 
 
 def test_the_payment_a_pledge_collected_or_already_gave_back_is_not_refunded(
@@ -538,7 +536,7 @@ def test_the_payment_a_pledge_collected_or_already_gave_back_is_not_refunded(
     again = stripe_event("payment_intent.succeeded", paid)  # a second event, same payment
     assert json.loads(webhook(again)["body"])["outcome"] == "no_change"
     q = _waiting_for_the_backer(store, i=1)
-    q = store.save_pledge(q, q.moved_to(PledgeStatus.FAILED, late_refunds=("pi_charge_1",)))
+    q = store.save_pledge(q, q.failed("grace_period_ended", late_refunds=("pi_charge_1",)))
     late = charge_obj(q, "pi_charge_1", status="succeeded")
     assert json.loads(webhook(stripe_event("payment_intent.succeeded", late))["body"])[
         "outcome"

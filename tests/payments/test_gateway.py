@@ -214,16 +214,31 @@ def test_capture_replays_and_survives_a_forgotten_key(gateway, client, emulator)
     assert emulator.succeeded_charges()["plg_h"] == 1
 
 
-def test_capturing_a_cancelled_hold_reports_it_gone(gateway, client):
+def test_capturing_a_cancelled_hold_reports_it_gone(gateway, client, emulator):
     pledge = _held(gateway, client)
     gateway.cancel(pledge)
     assert gateway.capture(pledge).status is ChargeStatus.CANCELED
     gateway.cancel(pledge)  # cancelling again is harmless
+    intent = client.payment_intents.retrieve(pledge.payment.intent_id)
+    assert (intent.status, intent.amount_received) == ("canceled", 0)
+    assert emulator.succeeded_charges()["plg_h"] == 0
+    # Only the capture met Stripe's "unexpected state": the second cancel, under
+    # the first one's key, is answered with the first one's result.
+    assert emulator.requests_summary()["refused_by_code"] == {"payment_intent_unexpected_state": 1}
 
 
-def test_cancel_of_a_saved_card_is_harmless(gateway, client):
+def test_cancel_of_a_saved_card_is_harmless(gateway, client, emulator):
     pledge = _saved(gateway, client, "pm_card_visa")
+    before = client.setup_intents.retrieve(pledge.payment.intent_id)
     gateway.cancel(pledge)  # a succeeded SetupIntent cannot be cancelled: nothing is held
+    after = client.setup_intents.retrieve(pledge.payment.intent_id)
+    assert (after.status, after.payment_method) == ("succeeded", before.payment_method)
+    assert after.payment_method and not emulator.payment_intents
+    assert emulator.requests_summary()["refused_by_code"] == {"setup_intent_unexpected_state": 1}
+    # The card stays saved: the deadline's charge still collects.
+    paid = gateway.charge(pledge, attempt=1, look_up_first=False)
+    assert paid.status is ChargeStatus.SUCCEEDED
+    assert emulator.succeeded_charges()["plg_a"] == 1
 
 
 def test_rate_limits_are_retry_later(gateway, emulator):

@@ -7,7 +7,7 @@ import copy
 import json
 
 import pytest
-from pynamodb.indexes import AllProjection, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
 from cashmob.config import Settings
 from cashmob.store.models import build_models
@@ -134,6 +134,11 @@ TABLE_MODELS = {
 KIND = {"S": "S", "N": "N", "B": "B"}
 
 
+def _declared_indexes(model):
+    """The indexes the model declares, as its own class attributes (`due_index`, …)."""
+    return [value for value in vars(model).values() if isinstance(value, GlobalSecondaryIndex)]
+
+
 def _model_shape(model):
     attrs = model.get_attributes()
 
@@ -145,12 +150,12 @@ def _model_shape(model):
         )
 
     indexes = {}
-    for index in model._indexes.values():
+    for index in _declared_indexes(model):
         projection = index.Meta.projection
         kind = {AllProjection: "ALL", KeysOnlyProjection: "KEYS_ONLY"}[type(projection)]
         indexes[index.Meta.index_name] = (keys(index.Meta.attributes), kind)
     key_attrs = {a.attr_name for a in attrs.values() if a.is_hash_key or a.is_range_key}
-    for index in model._indexes.values():
+    for index in _declared_indexes(model):
         key_attrs |= {a.attr_name for a in index.Meta.attributes.values()}
     types = {name: attrs[name].attr_type for name in key_attrs}
     ttl = next((a.attr_name for a in attrs.values() if type(a).__name__ == "TTLAttribute"), None)
@@ -181,17 +186,25 @@ def test_every_table_is_modelled():
     assert set(template.table_definitions()) == set(TABLE_MODELS)
 
 
-def test_the_api_protects_exactly_the_routes_the_template_protects():
+def test_the_api_declares_exactly_the_template_routes_and_protects_the_same_ones():
+    import re
     import sys
 
     template.load_handler("ApiFunction")
     api = sys.modules["cashmob_function_ApiFunction"]
-    for route in template.routes():
-        if route.function != "ApiFunction" or route.path == "$default":
-            continue
-        path = route.path.replace("{campaign_id}", "cmp_x").replace("{pledge_id}", "plg_x")
-        event = {"rawPath": path, "requestContext": {"http": {"method": route.method}}}
-        assert api._needs_organizer(event) == (route.authorizer == "OrganizerJwt"), route.path
+    declared = {
+        (r.method, re.sub(r"<(\w+)>", r"{\1}", r.path), r.organizer) for r in api.routes.declared
+    }
+    expected = {
+        (r.method, r.path, r.authorizer == "OrganizerJwt")
+        for r in template.routes()
+        if r.function == "ApiFunction" and r.path != "$default"
+    }
+    assert declared == expected
+    for method, path, organizer in expected:
+        concrete = path.replace("{campaign_id}", "cmp_x").replace("{pledge_id}", "plg_x")
+        assert api.routes.needs_organizer(method, concrete) == organizer, (method, path)
+        assert method in api.routes.methods_at(concrete)
 
 
 # ---------------------------------------------------------------- deploy hygiene

@@ -53,6 +53,14 @@ count — `refused` — 400 `invalid_request_error` answers — and
 `refused_by_code`), `POST /_emulator/reset-log`, `GET /_emulator/charges`,
 `GET|POST /_emulator/webhooks`, `POST /_emulator/expire` (runs `expire_due()`).
 
+Stripe.js (`stripejs`, `http`): `GET /v3/` serves a stand-in for Stripe.js
+(the Payment Element's card field is a choice of the test cards; 3-D Secure
+shows a test page whose verdict is `POST /v3/authenticate`); the publishable
+key (`publishable_key`, default pk_test_local) may retrieve and confirm one
+SetupIntent or PaymentIntent with that intent's `client_secret`, and nothing
+else, and sees the fields Stripe shows a publishable key. Every answer allows
+any origin (CORS), as api.stripe.com's do.
+
 `serve` runs it alone (`cashmob stripe-emulator`); `StripeEmulator` is also a
 WSGI app to mount anywhere (the local stack, tests).
 """

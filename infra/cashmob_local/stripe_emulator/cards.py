@@ -74,3 +74,21 @@ def card_error(code: str, card: Card, payment_method: str) -> dict[str, Any]:
     if code == "authentication_required":
         error["decline_code"] = "authentication_required"
     return error
+
+
+def authentication_failure(kind: str, intent: dict[str, Any]) -> dict[str, Any]:
+    """The `last_setup_error` / `last_payment_error` when the backer fails 3-D
+    Secure (`kind`: "setup_intent" or "payment_intent")."""
+    code = f"{kind}_authentication_failure"
+    return {
+        "type": "invalid_request_error",
+        "code": code,
+        "message": "We are unable to authenticate your payment method. Please choose a "
+        "different payment method and try again.",
+        "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+        "payment_method": {
+            "id": intent["payment_method"],
+            "object": "payment_method",
+            "type": "card",
+        },
+    }

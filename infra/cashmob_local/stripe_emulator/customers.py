@@ -1,7 +1,8 @@
 """Customers (create, retrieve) and SetupIntents (create, retrieve, confirm,
 cancel): saving a card for later, as Stripe's test cards decide. Confirming
 an intent in `requires_action` again stands in for the backer passing 3-D
-Secure."""
+Secure; `authenticate` is the verdict of the 3-D Secure test page that the
+Stripe.js stand-in shows (`stripejs`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import objects
-from .cards import card, card_error
+from .cards import authentication_failure, card, card_error
 from .errors import StripeFailure, unexpected
 from .params import flag
 from .state import Call, State
@@ -83,6 +84,20 @@ class SetupIntents:
             self.state.record("setup_intent.requires_action", intent, call.request)
             return intent
         return self._succeeded(intent, call.request)
+
+    def authenticate(self, call: Call, *, passed: bool) -> dict[str, Any]:
+        """The backer's 3-D Secure verdict on an intent in `requires_action`:
+        passed, the card is saved; failed, Stripe's
+        `setup_intent_authentication_failure` and a new card is needed."""
+        intent = self.retrieve(call)
+        if intent["status"] != "requires_action":
+            raise unexpected("setup_intent", intent, "authenticate")
+        if passed:
+            return self._succeeded(intent, call.request)
+        intent["last_setup_error"] = authentication_failure("setup_intent", intent)
+        intent.update(status="requires_payment_method", next_action=None, payment_method=None)
+        self.state.record("setup_intent.setup_failed", intent, call.request)
+        return intent
 
     def cancel(self, call: Call) -> dict[str, Any]:
         intent = self.retrieve(call)

@@ -14,16 +14,17 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from . import money
+from . import money, stripejs
 from .control import control, summarize
 from .customers import Customers, SetupIntents
+from .errors import StripeFailure, invalid
 from .faults import FailRule, Faults, ForcedFailures
-from .http import ROUTES, Api, Handler
+from .http import CORS, ROUTES, Api, Handler, client_view
 from .idempotency import IdempotencyStore
 from .payment_intents import PaymentIntents
 from .refunds import Charges, Events, Refunds
-from .settings import API_VERSION, SECRET_KEY, WEBHOOK_SECRET
-from .state import State, Table
+from .settings import API_VERSION, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
+from .state import Call, State, Table
 from .webhooks import WebhookDeliverer
 
 
@@ -31,7 +32,8 @@ class StripeEmulator:
     """The emulator's state and its WSGI app. `now` gives Unix seconds (the
     local stack passes its movable clock; it may be replaced later);
     `account_currency` is the settlement currency whose minimum charge
-    applies after conversion."""
+    applies after conversion; `publishable_key` is what Stripe.js (and the
+    stand-in for it at `/v3/`) may use on an intent with its client secret."""
 
     ROUTES = ROUTES
     api_version = API_VERSION  # of the events it emits
@@ -41,6 +43,7 @@ class StripeEmulator:
         *,
         now: Callable[[], float] = time.time,
         secret_key: str = SECRET_KEY,
+        publishable_key: str = PUBLISHABLE_KEY,
         webhook_secret: str = WEBHOOK_SECRET,
         forward_to: str | None = None,
         faults: Faults | None = None,
@@ -68,8 +71,11 @@ class StripeEmulator:
         )
         self._state = State(now=lambda: self.now(), publish=self._webhooks.send)
         self._payment_intents = PaymentIntents(self._state, self.account_currency)
+        self._setup_intents = SetupIntents(self._state)
         self._api = Api(
             secret_key=secret_key,
+            publishable_key=publishable_key,
+            client_secret_of=self._client_secret_of,
             handlers=self._handlers(),
             lock=self._lock,
             faults=self._faults,
@@ -82,7 +88,7 @@ class StripeEmulator:
     def _handlers(self) -> dict[str, Handler]:
         """Each route's rule (http.ROUTES names them)."""
         state = self._state
-        customers, setup_intents = Customers(state), SetupIntents(state)
+        customers, setup_intents = Customers(state), self._setup_intents
         payment_intents, refunds = self._payment_intents, Refunds(state)
         charges, events = Charges(state), Events(state)
         return {
@@ -112,6 +118,10 @@ class StripeEmulator:
     @property
     def secret_key(self) -> str:
         return self._api.secret_key
+
+    @property
+    def publishable_key(self) -> str:
+        return self._api.publishable_key
 
     @property
     def faults(self) -> Faults:
@@ -159,7 +169,37 @@ class StripeEmulator:
     def handle(self, request: Request) -> Response:
         if request.path.startswith("/_emulator/"):
             return control(self, request)
+        if request.path == "/v3" or request.path.startswith("/v3/"):
+            return stripejs.respond(self, request)
+        if request.method == "OPTIONS":  # a browser's CORS preflight, as api.stripe.com answers it
+            return Response(status=204, headers={**CORS, **stripejs.PREFLIGHT})
         return self._api.handle(request)
+
+    # ------------------------------------------------------------ Stripe.js
+
+    def _client_secret_of(self, intent_id: str) -> str | None:
+        intent = self.setup_intents.get(intent_id) or self.payment_intents.get(intent_id)
+        return intent["client_secret"] if intent else None
+
+    def authenticate(self, client_secret: str, *, passed: bool) -> tuple[int, dict[str, Any]]:
+        """The 3-D Secure test page's verdict on the intent of `client_secret`
+        (in `requires_action`): (status, the intent as a publishable key sees it,
+        or Stripe's error)."""
+        intent_id = client_secret.partition("_secret_")[0]
+        call = Call({}, {"id": None, "idempotency_key": None}, "", intent_id)
+        with self._lock:
+            try:
+                if self._client_secret_of(intent_id) != client_secret:
+                    raise invalid(
+                        "The client_secret provided does not match any associated intent.",
+                        param="client_secret",
+                    )
+                rule = (
+                    self._setup_intents if intent_id.startswith("seti_") else self._payment_intents
+                )
+                return 200, client_view(rule.authenticate(call, passed=passed))
+            except StripeFailure as failure:
+                return failure.status, failure.body
 
     # ------------------------------------------------------------ knobs
 

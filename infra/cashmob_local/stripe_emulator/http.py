@@ -8,6 +8,14 @@ rate limit (`faults`), the parameters (`params.check`), the Idempotency-Key
 (replay, or `idempotency_error` for other parameters), the rule itself, and a
 `500_executed` failure after it. Refusals made before execution are never
 stored under the key. Every answer is logged in `request_log`.
+
+The publishable key, as Stripe.js uses it (`key=pk_…` in the form or query,
+or `Authorization: Bearer pk_…`): only on CLIENT_ROUTES (retrieve and
+confirm a SetupIntent or PaymentIntent), only with that intent's
+`client_secret`, without a Stripe-Version header if it likes (Stripe.js sends
+none), and answered with the fields Stripe returns to a publishable key
+(`client_view`). Every answer carries `Access-Control-Allow-Origin: *`, as
+api.stripe.com's do, so a page on any origin can call it.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +33,7 @@ import stripe
 from werkzeug.wrappers import Request, Response
 
 from . import objects, params
-from .errors import StripeFailure
+from .errors import StripeFailure, invalid
 from .faults import BEFORE_EXECUTION, Faults, ForcedFailures, RateWindows, api_error, rate_limited
 from .idempotency import IdempotencyStore, conflict, fingerprint
 from .settings import API_VERSION
@@ -68,6 +77,56 @@ ROUTES = _routes(
 )
 
 
+# What a publishable key may call, with the intent's client_secret (Stripe.js).
+CLIENT_ROUTES = frozenset(
+    {"get_setup_intent", "confirm_setup_intent", "get_payment_intent", "confirm_payment_intent"}
+)
+# Sent by Stripe.js beside the API parameters: who is asking, not what.
+CLIENT_AUTH_PARAMS = ("key", "client_secret")
+# The fields of an intent that Stripe returns to a publishable key ("retrievable
+# with publishable key" in Stripe's API reference).
+CLIENT_FIELDS = frozenset(
+    {
+        "id",
+        "object",
+        "amount",
+        "automatic_payment_methods",
+        "cancellation_reason",
+        "canceled_at",
+        "capture_method",
+        "client_secret",
+        "confirmation_method",
+        "created",
+        "currency",
+        "description",
+        "last_payment_error",
+        "last_setup_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_types",
+        "processing",
+        "receipt_email",
+        "setup_future_usage",
+        "shipping",
+        "status",
+        "usage",
+    }
+)
+CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+def client_view(body: dict[str, Any]) -> dict[str, Any]:
+    """An intent (or an error embedding one) as a publishable key sees it."""
+    if "error" in body:
+        error = dict(body["error"])
+        for kind in ("setup_intent", "payment_intent"):
+            if isinstance(error.get(kind), dict):
+                error[kind] = client_view(error[kind])
+        return {"error": error}
+    return {k: v for k, v in body.items() if k in CLIENT_FIELDS}
+
+
 def version_refusal(sent: str | None) -> dict[str, Any] | None:
     """Stripe's 400 for a missing or other Stripe-Version header; None for API_VERSION."""
     if sent == API_VERSION:
@@ -93,6 +152,8 @@ class Api:
         self,
         *,
         secret_key: str,
+        publishable_key: str,
+        client_secret_of: Callable[[str], str | None],
         handlers: Mapping[str, Handler],
         lock: threading.RLock,
         faults: Faults,
@@ -108,6 +169,8 @@ class Api:
             (route, handlers[route.name]) for route in ROUTES
         )
         self.secret_key = secret_key
+        self.publishable_key = publishable_key
+        self.client_secret_of = client_secret_of  # intent id -> its client_secret
         self.lock = lock
         self.faults = faults
         self.forced = forced
@@ -138,7 +201,7 @@ class Api:
         response = Response(json.dumps(body), status, mimetype="application/json")
         response.headers["Request-Id"] = objects.new_id("req", 14)
         response.headers["Stripe-Version"] = API_VERSION
-        for key, value in headers.items():
+        for key, value in {**CORS, **headers}.items():
             response.headers[key] = value
         return response
 
@@ -164,21 +227,34 @@ class Api:
         )
 
     def _answer(self, request: Request) -> Answer:
-        auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {self.secret_key}":
-            return 401, objects.error("invalid_request_error", "Invalid API Key provided."), {}
-        try:
-            route, handler, object_id = self._route(request.method, request.path)
-        except StripeFailure as failure:
-            return failure.status, failure.body, {}
-        refusal = version_refusal(request.headers.get("Stripe-Version"))
-        if refusal is not None:
-            return 400, refusal, {}
         pairs = (
             list(request.args.items(multi=True))
             if request.method == "GET"
             else list(request.form.items(multi=True))
         )
+        auth = request.headers.get("Authorization", "")
+        sent_key = dict(pairs).get("key") or auth.removeprefix("Bearer ").strip()
+        publishable = sent_key == self.publishable_key and auth != f"Bearer {self.secret_key}"
+        if auth != f"Bearer {self.secret_key}" and not publishable:
+            return 401, objects.error("invalid_request_error", "Invalid API Key provided."), {}
+        try:
+            route, handler, object_id = self._route(request.method, request.path)
+        except StripeFailure as failure:
+            return failure.status, failure.body, {}
+        client_secret = None
+        if publishable:
+            if route.name not in CLIENT_ROUTES:
+                message = (
+                    "This API call cannot be made with a publishable API key. "
+                    "Please use a secret API key."
+                )
+                return 401, objects.error("invalid_request_error", message), {}
+            client_secret = dict(pairs).get("client_secret")
+            pairs = [(k, v) for k, v in pairs if k not in CLIENT_AUTH_PARAMS]
+        sent_version = request.headers.get("Stripe-Version")
+        refusal = None if publishable and sent_version is None else version_refusal(sent_version)
+        if refusal is not None:
+            return 400, refusal, {}
         with self.lock:
             self.before()  # Stripe's clock runs whether or not anyone asks
             failed = self._fail_before(request, f"{request.method} {route.pattern.pattern}")
@@ -186,9 +262,31 @@ class Api:
                 return failed
             try:
                 checked = params.check(route.name, params.decode_form(pairs))
+                if publishable:
+                    self._check_client_secret(route, object_id, client_secret)
             except StripeFailure as failure:
                 return failure.status, failure.body, {}
-            return self._execute(request, handler, checked, object_id)
+            status, body, headers = self._execute(request, handler, checked, object_id)
+        return status, client_view(body) if publishable else body, headers
+
+    def _check_client_secret(self, route: Route, intent_id: str, sent: str | None) -> None:
+        """Stripe's refusal unless `sent` is the intent's own client_secret."""
+        kind = "SetupIntent" if "setup_intent" in route.name else "PaymentIntent"
+        if not sent:
+            raise invalid(
+                f"You must provide the client_secret of this {kind} when using a publishable key.",
+                code="parameter_missing",
+                param="client_secret",
+                store=False,
+            )
+        if not secrets.compare_digest(sent, self.client_secret_of(intent_id) or ""):
+            raise invalid(
+                f"The client_secret provided does not match any associated {kind} on this "
+                "account. Ensure the publishable key used belongs to the same account that "
+                f"created the {kind}.",
+                param="client_secret",
+                store=False,
+            )
 
     def _fail_before(self, request: Request, endpoint: str) -> Answer | None:
         """A forced or random 429/500, or the rate limit, before anything executes."""

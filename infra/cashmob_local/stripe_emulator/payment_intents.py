@@ -1,7 +1,8 @@
 """PaymentIntents (create, retrieve, update, confirm, capture, cancel, list)
 and the charges their confirmations make, as Stripe's test cards decide.
 Confirming an intent in `requires_action` again stands in for the backer
-passing 3-D Secure. Amounts below Stripe's minimum for the currency, or for
+passing 3-D Secure; `authenticate` is the verdict of the 3-D Secure test page
+that the Stripe.js stand-in shows (`stripejs`). Amounts below Stripe's minimum for the currency, or for
 the account's settlement currency after conversion, are refused (`money`).
 
 An uncaptured hold (`requires_capture`) is cancelled 7 days after
@@ -15,7 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from . import money, objects
-from .cards import card, card_error
+from .cards import authentication_failure, card, card_error
 from .errors import StripeFailure, invalid, unexpected
 from .paging import page
 from .params import flag, positive_int
@@ -101,6 +102,20 @@ class PaymentIntents:
             self.state.record("payment_intent.requires_action", intent, call.request)
             return intent
         return self._authorized(intent, call.request)
+
+    def authenticate(self, call: Call, *, passed: bool) -> dict[str, Any]:
+        """The backer's 3-D Secure verdict on an intent in `requires_action`:
+        passed, the payment goes through; failed, Stripe's
+        `payment_intent_authentication_failure` and a new card is needed."""
+        intent = self.retrieve(call)
+        if intent["status"] != "requires_action":
+            raise unexpected("payment_intent", intent, "authenticate")
+        if passed:
+            return self._authorized(intent, call.request)
+        intent["last_payment_error"] = authentication_failure("payment_intent", intent)
+        intent.update(status="requires_payment_method", next_action=None, payment_method=None)
+        self.state.record("payment_intent.payment_failed", intent, call.request)
+        return intent
 
     def _authorized(self, intent: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         chosen = card(intent["payment_method"])

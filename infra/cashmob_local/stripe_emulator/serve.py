@@ -11,7 +11,7 @@ from typing import Any
 
 from .emulator import StripeEmulator
 from .faults import Faults
-from .settings import API_VERSION, SECRET_KEY, WEBHOOK_SECRET
+from .settings import API_VERSION, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
 
 
 def serve(args: Any, *, now: Callable[[], float] = time.time) -> int:
@@ -21,6 +21,7 @@ def serve(args: Any, *, now: Callable[[], float] = time.time) -> int:
     emulator = StripeEmulator(
         now=now,
         secret_key=os.environ.get("STRIPE_SECRET_KEY", SECRET_KEY),
+        publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
         webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         forward_to=args.forward_to,
         faults=Faults(rate_limit=args.rate_limit, latency_ms=args.latency_ms),
@@ -28,7 +29,8 @@ def serve(args: Any, *, now: Callable[[], float] = time.time) -> int:
     )
     server = make_server(args.host, args.port, emulator, threaded=True)
     print(
-        f"Stripe emulator on http://{args.host}:{args.port}  (key {emulator.secret_key}, "
+        f"Stripe emulator on http://{args.host}:{args.port}  (keys {emulator.secret_key} / "
+        f"{emulator.publishable_key}, Stripe.js stand-in at /v3/, "
         f"API version {API_VERSION}, account currency {emulator.account_currency})",
         flush=True,
     )

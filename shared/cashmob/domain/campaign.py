@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from .errors import CampaignClosed, ValidationFailed
+from .events import (
+    CampaignCancelled,
+    CampaignCreated,
+    CampaignFailed,
+    CampaignSucceeded,
+    DomainEvent,
+)
 from .money import Money, chargeable, currency, settlement_minimum
 from .states import CAMPAIGN_TRANSITIONS, CampaignStatus
 
@@ -59,6 +67,9 @@ class Campaign:
     fanned_out_at: datetime | None = None  # when its last page of settlement work was sent
     next_check_at: datetime | None = None  # when the scheduler next looks at it
     revision: int | None = None  # storage revision, for optimistic concurrency
+    # What the transitions that made this value recorded, for the use case to
+    # publish once the store has written it. Storage ignores it.
+    events: tuple[DomainEvent, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def currency(self) -> str:
@@ -82,9 +93,33 @@ class Campaign:
                 details=[{"field": "amount", "minimum": self.min_pledge.amount}],
             )
 
-    def moved_to(self, status: CampaignStatus, **changes: object) -> Campaign:
+    def moved_to(self, status: CampaignStatus, **changes: Any) -> Campaign:
+        """The campaign in `status` (checked against the table), recording the
+        event integrators hear about that status, if any. A campaign that
+        ends succeeded or failed carries its settlement."""
         CAMPAIGN_TRANSITIONS.check(self.status, status)
-        return replace(self, status=status, **changes)  # type: ignore[arg-type]
+        after = replace(self, status=status, **changes)
+        match status:
+            case CampaignStatus.CANCELLED:
+                return after.recording(CampaignCancelled(after.id))
+            case CampaignStatus.SUCCEEDED | CampaignStatus.FAILED:
+                if after.settlement is None:
+                    raise ValueError("a finished campaign needs its settlement")
+                ended = CampaignSucceeded if status is CampaignStatus.SUCCEEDED else CampaignFailed
+                return after.recording(
+                    ended(
+                        after.id,
+                        collected=after.settlement.collected,
+                        backers=after.settlement.collected_backers,
+                    )
+                )
+        return after
+
+    def recording(self, *events: DomainEvent) -> Campaign:
+        return replace(self, events=(*self.events, *events))
+
+    def without_events(self) -> Campaign:
+        return replace(self, events=())
 
 
 def new_campaign(
@@ -158,4 +193,5 @@ def new_campaign(
         status=CampaignStatus.LIVE,
         created_at=now,
         next_check_at=deadline,
+        events=(CampaignCreated(id, organizer),),
     )

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
+from .events import (
+    DomainEvent,
+    PledgeActionRequired,
+    PledgeCancelled,
+    PledgeCollected,
+    PledgeFailed,
+    PledgeLatePaymentRefunded,
+    PledgeReleased,
+    PledgeReminder,
+)
 from .money import Money
 from .states import COUNTED, PLEDGE_TRANSITIONS, PledgeStatus
 
@@ -78,14 +89,101 @@ class Pledge:
     # PaymentIntents that took money after the pledge was finished, refunded.
     late_refunds: tuple[str, ...] = ()
     revision: int | None = None  # storage revision, for optimistic concurrency
+    # What the transitions that made this value recorded, for the use case to
+    # publish once the store has written it. Storage ignores it; a pledge
+    # read from storage has none.
+    events: tuple[DomainEvent, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def counted(self) -> bool:
         return self.status in COUNTED
 
-    def moved_to(self, status: PledgeStatus, **changes: object) -> Pledge:
+    # ---------------------------------------------------------------- transitions
+
+    def moved_to(self, status: PledgeStatus, **changes: Any) -> Pledge:
+        """The pledge in `status` (checked against the table), recording the
+        event integrators hear about that status, if any."""
         PLEDGE_TRANSITIONS.check(self.status, status)
-        return replace(self, status=status, **changes)  # type: ignore[arg-type]
+        after = replace(self, status=status, **changes)
+        money = after._money()
+        match status:
+            case PledgeStatus.COLLECTED:
+                return after.recording(PledgeCollected(**money))
+            case PledgeStatus.RELEASED:
+                return after.recording(PledgeReleased(**money))
+            case PledgeStatus.FAILED:
+                if not after.failure_reason:
+                    raise ValueError("a failed pledge needs its failure_reason")
+                return after.recording(PledgeFailed(**money, reason=after.failure_reason))
+            case PledgeStatus.CANCELLED:
+                return after.recording(PledgeCancelled(after.campaign_id, after.id))
+        return after
+
+    def collected_by(self, intent_id: str) -> Pledge:
+        """`intent_id` took the pledge's money: collected."""
+        payment = replace(self.payment, charge_intent_id=intent_id, intent_open=False)
+        return self.moved_to(PledgeStatus.COLLECTED, payment=payment, next_reminder_at=None)
+
+    def failed(self, reason: str, **changes: Any) -> Pledge:
+        """Never collected: `reason` says why (docs/events.md, PledgeFailed)."""
+        return self.moved_to(
+            PledgeStatus.FAILED, failure_reason=reason, next_reminder_at=None, **changes
+        )
+
+    def needs_backer(
+        self,
+        *,
+        intent_id: str,
+        client_secret: str | None,
+        decline_code: str | None,
+        now: datetime,
+        grace_period: timedelta,
+        reminder_interval: timedelta,
+    ) -> Pledge:
+        """A settlement charge the backer must finish: a grace period, with
+        reminders. (The worker and the webhook both reach this; whichever
+        writes first publishes PledgeActionRequired.)"""
+        grace_until = now + grace_period
+        after = self.moved_to(
+            PledgeStatus.ACTION_REQUIRED,
+            payment=replace(
+                self.payment,
+                charge_intent_id=intent_id,
+                charge_client_secret=client_secret or self.payment.charge_client_secret,
+            ),
+            grace_until=grace_until,
+            next_reminder_at=min(now + reminder_interval, grace_until),
+        )
+        return after.recording(
+            PledgeActionRequired(**after._money(), decline_code=decline_code, until=grace_until)
+        )
+
+    def reminded(self, now: datetime, reminder_interval: timedelta) -> Pledge:
+        """One reminder of the grace period; the next one is due an interval later."""
+        assert self.status is PledgeStatus.ACTION_REQUIRED and self.grace_until is not None
+        after = replace(self, next_reminder_at=min(now + reminder_interval, self.grace_until))
+        return after.recording(PledgeReminder(**self._money(), until=self.grace_until))
+
+    def refunded_late(self, intent_id: str) -> Pledge:
+        """`intent_id` took money for the finished pledge and was given back."""
+        after = replace(self, late_refunds=(*self.late_refunds, intent_id))
+        return after.recording(PledgeLatePaymentRefunded(**self._money(), intent_id=intent_id))
+
+    # ---------------------------------------------------------------- events
+
+    def recording(self, *events: DomainEvent) -> Pledge:
+        return replace(self, events=(*self.events, *events))
+
+    def without_events(self) -> Pledge:
+        return replace(self, events=())
+
+    def _money(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "pledge_id": self.id,
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+        }
 
     @property
     def ready(self) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
-from .campaign import Campaign, FundingModel, Outcome
+from .campaign import Campaign, FundingModel, Outcome, Settlement
 from .pledge import PaymentFlow, Pledge
+from .schedule import CHECK_INTERVAL
 from .states import CampaignStatus, PledgeStatus
 
 
@@ -39,8 +41,25 @@ class Action(StrEnum):
     NONE = "none"
 
 
-def action_for(outcome: Outcome, pledge: Pledge) -> Action:
-    """The one step settlement takes next for `pledge` under `outcome`."""
+# Pledges that may still need settlement work: the ones fan-out sends.
+OPEN_WORK = frozenset(
+    {
+        PledgeStatus.PENDING,
+        PledgeStatus.ACTIVE,
+        PledgeStatus.RELEASED,
+        PledgeStatus.CANCELLED,
+        PledgeStatus.EXPIRED,
+    }
+)
+
+
+def action_for(outcome: Outcome | None, pledge: Pledge) -> Action:
+    """The one step settlement takes next for `pledge` under `outcome`
+    (None: the campaign is live, and only a cancelled pledge, or a
+    confirmation that came too late, can leave something to release)."""
+    if outcome is None:
+        finished = pledge.status in (PledgeStatus.CANCELLED, PledgeStatus.RELEASED)
+        return Action.CANCEL_INTENT if finished and pledge.payment.intent_open else Action.NONE
     match pledge.status:
         case PledgeStatus.PENDING:
             return Action.RELEASE if outcome is Outcome.CANCELLED else Action.EXPIRE
@@ -77,3 +96,58 @@ def charge_intent(pledge: Pledge) -> str | None:
     if pledge.payment.flow is PaymentFlow.HOLD:
         return pledge.payment.intent_id
     return pledge.payment.charge_intent_id
+
+
+# ---------------------------------------------------------------- completion
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A campaign's pledges, summed by how they ended (minor units)."""
+
+    collected: Tally = Tally()
+    released: int = 0
+    failed: int = 0
+    pending_action: int = 0  # in their grace period: the backer may still pay
+
+    def plus(self, pledge: Pledge) -> Totals:
+        amount = pledge.amount.amount
+        match pledge.status:
+            case PledgeStatus.COLLECTED:
+                return replace(self, collected=self.collected.plus(amount))
+            case PledgeStatus.RELEASED:
+                return replace(self, released=self.released + amount)
+            case PledgeStatus.FAILED:
+                return replace(self, failed=self.failed + amount)
+            case PledgeStatus.ACTION_REQUIRED:
+                return replace(self, pending_action=self.pending_action + amount)
+        return self
+
+
+def finished(campaign: Campaign, totals: Totals, now: datetime) -> Campaign:
+    """The campaign once no pledge is left to settle: succeeded or failed with
+    its totals (which later checks refresh while pledges are in their grace
+    period, which does not hold the campaign back). A cancelled campaign just
+    stops being checked."""
+    assert campaign.outcome is not None
+    if campaign.status is CampaignStatus.CANCELLED:
+        return replace(campaign, next_check_at=None)
+    outcome = Outcome.SUCCEEDED if campaign.outcome.collects else Outcome.FAILED
+    settlement = Settlement(
+        outcome=outcome,
+        collected=totals.collected.amount,
+        collected_backers=totals.collected.backers,
+        released=totals.released,
+        failed=totals.failed,
+        pending_action=totals.pending_action,
+        settled_at=campaign.settlement.settled_at if campaign.settlement else now,
+    )
+    after = replace(
+        campaign,
+        settlement=settlement,
+        next_check_at=now + CHECK_INTERVAL if totals.pending_action else None,
+    )
+    if campaign.status is not CampaignStatus.SETTLING:
+        return after  # finished already: the totals are refreshed
+    ended = CampaignStatus.SUCCEEDED if outcome is Outcome.SUCCEEDED else CampaignStatus.FAILED
+    return after.moved_to(ended)

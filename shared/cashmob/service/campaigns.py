@@ -22,6 +22,7 @@ from ..store import Page
 from ..store import cursor as cursors
 from ..views import backer_json, campaign_json, pledge_json, progress_of
 from . import badge, settlement
+from .publishing import published
 
 T = TypeVar("T")
 PUBLIC_BACKERS = frozenset(
@@ -58,8 +59,7 @@ def create(
         min_pledge_currency=min_pledge_currency,
         account_currency=svc.settings.stripe_account_currency,
     )
-    campaign = svc.store.create_campaign(campaign)
-    svc.events.publish("CampaignCreated", {"campaign_id": campaign.id, "organizer": organizer})
+    campaign = published(svc, svc.store.create_campaign(campaign))
     return view(svc, campaign)
 
 
@@ -108,14 +108,11 @@ def cancel(svc: Services, campaign_id: str, organizer: str) -> dict[str, Any]:
     campaign.moved_to(CampaignStatus.CANCELLED)  # raises InvalidTransition unless live
     if now >= campaign.deadline:
         raise CampaignClosed("The deadline has passed; the campaign is being settled.")
-    cancelled = svc.store.save_campaign(
-        campaign,
-        campaign.moved_to(
-            CampaignStatus.CANCELLED, outcome=Outcome.CANCELLED, locked_at=now, next_check_at=now
-        ),
+    after = campaign.moved_to(
+        CampaignStatus.CANCELLED, outcome=Outcome.CANCELLED, locked_at=now, next_check_at=now
     )
-    settlement.fan_out(svc, cancelled)
-    svc.events.publish("CampaignCancelled", {"campaign_id": campaign.id})
+    cancelled = published(svc, svc.store.save_campaign(campaign, after))
+    settlement.fan_out(svc, cancelled.id)
     return view(svc, cancelled)
 
 

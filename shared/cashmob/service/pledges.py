@@ -29,9 +29,11 @@ from ..domain.errors import (
     NotFound,
     Unauthorized,
 )
+from ..domain.messages import SettlePledge
 from ..domain.money import chargeable
 from ..ids import derived_id
 from ..views import pledge_json
+from .publishing import published
 
 
 def _request_hash(body: dict[str, Any]) -> str:
@@ -68,7 +70,7 @@ def create(
     if pledge is None:
         pledge = _new_pledge(svc, campaign, pledge_id, request_hash, body)
         try:
-            pledge = svc.store.create_pledge(pledge)
+            pledge = published(svc, svc.store.create_pledge(pledge))
             created = True
         except ConcurrentUpdate:
             # The same key raced us and won: answer as a replay (or a conflict).
@@ -136,7 +138,7 @@ def _prepare(svc: Services, campaign: Campaign, pledge: Pledge) -> Pledge:
         customer_id=intent.customer_id,
     )
     try:
-        return svc.store.save_pledge(pledge, replace(pledge, payment=payment))
+        return published(svc, svc.store.save_pledge(pledge, replace(pledge, payment=payment)))
     except ConcurrentUpdate:
         again = svc.store.get_pledge(pledge.campaign_id, pledge.id)
         if not again.ready:
@@ -184,14 +186,16 @@ def cancel(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -
         if attempt:  # Stripe's confirmation landed at the same moment: read again
             pledge = svc.store.get_pledge(campaign_id, pledge_id)
         try:
-            cancelled = svc.store.save_pledge(
-                pledge, pledge.moved_to(PledgeStatus.CANCELLED), open_campaign_at=now
+            cancelled = published(
+                svc,
+                svc.store.save_pledge(
+                    pledge, pledge.moved_to(PledgeStatus.CANCELLED), open_campaign_at=now
+                ),
             )
             break
         except ConcurrentUpdate:
             if attempt == CANCEL_ATTEMPTS - 1:
                 raise
-    if cancelled.payment.intent_open:
-        svc.queue.send({"kind": "pledge", "campaign_id": campaign_id, "pledge_id": pledge_id})
-    svc.events.publish("PledgeCancelled", {"campaign_id": campaign_id, "pledge_id": pledge_id})
+    if cancelled.payment.intent_open:  # the worker releases the hold
+        svc.queue.send(SettlePledge(campaign_id, pledge_id))
     return pledge_json(cancelled)

@@ -15,8 +15,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+from ..config import Settings
 
 # Value of the sparse `due_bucket` attribute: present only while the scheduler
 # has something to do for the item (a live campaign's deadline, a settling
@@ -160,3 +163,20 @@ def build_models(
         expires_at = TTLAttribute()
 
     return Models(CampaignModel, PledgeModel, CounterModel, ProcessedEventModel)
+
+
+class Tables:
+    """The four tables named by the settings, and one low-level connection for
+    the requests that span tables (BatchGetItem, TransactWriteItems). The
+    campaign and pledge repositories build on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: Models = build_models(
+            campaigns=settings.campaigns_table,
+            pledges=settings.pledges_table,
+            counters=settings.counters_table,
+            events=settings.events_table,
+            region=settings.aws_region,
+        )
+        self.connection = Connection(region=settings.aws_region)

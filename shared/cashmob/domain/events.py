@@ -1,0 +1,153 @@
+"""Domain events: what integrators hear on the event bus (docs/events.md).
+
+A transition records its events on the entity it returns (`Campaign.events`,
+`Pledge.events`, a field storage ignores); the use case publishes the events
+of the entity the store returned once its conditional write succeeded, so an
+event is published once, by whoever wins a race. `detail-type` is the class
+name; `detail()` is the JSON object integrators receive: ids and amounts,
+never an email or a name. Each detail-type's JSON Schema is in
+`event_schemas.json`, next to this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_FILE = Path(__file__).with_name("event_schemas.json")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    @property
+    def detail_type(self) -> str:
+        return type(self).__name__
+
+    def detail(self) -> dict[str, Any]:
+        """The event's fields as JSON values (times as ISO 8601)."""
+        detail: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            detail[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return detail
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCreated(DomainEvent):
+    campaign_id: str
+    organizer: str  # the organizer's id (the token's subject), not a name
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCancelled(DomainEvent):
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSettled(DomainEvent):
+    """Settlement finished: what the campaign collected."""
+
+    campaign_id: str
+    collected: int  # minor units of the campaign's currency
+    backers: int  # pledges collected
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSucceeded(CampaignSettled):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFailed(CampaignSettled):
+    pass
+
+
+# ---------------------------------------------------------------- pledges
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeCancelled(DomainEvent):
+    campaign_id: str
+    pledge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeEvent(DomainEvent):
+    """A pledge's money moved (or will not): its ids and amount."""
+
+    campaign_id: str
+    pledge_id: str
+    amount: int  # minor units
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeCollected(PledgeEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeReleased(PledgeEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeActionRequired(PledgeEvent):
+    decline_code: str | None  # Stripe's, when it gave one
+    until: datetime  # the end of the grace period
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeReminder(PledgeEvent):
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeFailed(PledgeEvent):
+    # Stripe's refusal code, hold_expired, payment_canceled or grace_period_ended.
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeLatePaymentRefunded(PledgeEvent):
+    intent_id: str  # the PaymentIntent whose money was given back
+
+
+# ---------------------------------------------------------------- payments
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentDisputed(DomainEvent):
+    """Stripe's dispute, relayed: each field as Stripe sent it, or None when
+    it was missing or not of its type."""
+
+    id: str | None
+    charge: str | None
+    payment_intent: str | None
+    amount: int | None
+    currency: str | None
+    reason: str | None
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        CampaignCreated,
+        CampaignCancelled,
+        CampaignSucceeded,
+        CampaignFailed,
+        PledgeCancelled,
+        PledgeCollected,
+        PledgeReleased,
+        PledgeActionRequired,
+        PledgeReminder,
+        PledgeFailed,
+        PledgeLatePaymentRefunded,
+        PaymentDisputed,
+    )
+}

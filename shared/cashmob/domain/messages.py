@@ -1,0 +1,160 @@
+"""Work items on the settlement queue (cosmicpython's commands): one frozen
+dataclass per kind of work, and their one serialisation.
+
+On the wire a message is a JSON object: `type` (the class name) and the
+fields, e.g. `{"type": "SettlePledge", "campaign_id": "cmp_…",
+"pledge_id": "plg_…", "outcome": "succeeded"}`. `decode` accepts only what
+`encode` writes (and the `kind` messages of the previous release, which may
+still be on the queue); anything else raises InvalidMessage, which the
+worker reports as a failure, so SQS parks it in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
+
+from .campaign import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class DecideOutcome:
+    """Recount the pledges active at the deadline and fix the outcome."""
+
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendPage:
+    """One page of a campaign's open pledges -> one SettlePledge each."""
+
+    campaign_id: str
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettlePledge:
+    """The next settlement step for one pledge. `outcome`: the campaign's,
+    when fan-out sent it (so settling a pledge reads only the pledge)."""
+
+    campaign_id: str
+    pledge_id: str
+    outcome: Outcome | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckCompletion:
+    """Finish the campaign once no pledge is left to settle. `round` > 0: a
+    follow-up after fan-out, which schedules the next one."""
+
+    campaign_id: str
+    round: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLatePayment:
+    """Give back a payment Stripe took for a pledge that is already finished."""
+
+    campaign_id: str
+    pledge_id: str
+    intent_id: str
+
+
+Message = DecideOutcome | SendPage | SettlePledge | CheckCompletion | RefundLatePayment
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.__name__: cls
+    for cls in (DecideOutcome, SendPage, SettlePledge, CheckCompletion, RefundLatePayment)
+}
+# The previous release's `kind` strings (same field names): read, never written.
+LEGACY_KINDS: dict[str, type[Message]] = {
+    "decide": DecideOutcome,
+    "page": SendPage,
+    "pledge": SettlePledge,
+    "complete": CheckCompletion,
+    "refund_late": RefundLatePayment,
+}
+MAX_ID_LENGTH = 255
+MAX_ROUND = 1_000
+
+
+class InvalidMessage(ValueError):
+    """A queue message that is not one `encode` writes."""
+
+
+def encode(message: Message) -> str:
+    if type(message) not in MESSAGE_TYPES.values():
+        raise TypeError(f"not a settlement message: {message!r}")
+    return json.dumps({"type": type(message).__name__, **asdict(message)}, sort_keys=True)
+
+
+def decode(body: str | bytes) -> Message:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidMessage("the message is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidMessage("the message is not a JSON object")
+    if "type" in data:
+        name = data.pop("type")
+        cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
+    elif "kind" in data:
+        name = data.pop("kind")
+        cls = LEGACY_KINDS.get(name) if isinstance(name, str) else None
+    else:
+        raise InvalidMessage("the message has no type")
+    if cls is None:
+        raise InvalidMessage(f"unknown message type {name!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InvalidMessage(f"{cls.__name__} has no field {unknown[0]!r}")
+    values: dict[str, Any] = {}
+    for key, f in known.items():
+        if key not in data:
+            if f.default is MISSING:
+                raise InvalidMessage(f"{cls.__name__} lacks {key!r}")
+            continue
+        values[key] = _READERS[key](data[key], f"{cls.__name__}.{key}")
+    return cls(**values)
+
+
+# ---------------------------------------------------------------- field readers
+
+
+def _id(value: object, where: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise InvalidMessage(f"{where} is not an id")
+    return value
+
+
+def _cursor(value: object, where: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise InvalidMessage(f"{where} is not a cursor")
+
+
+def _outcome(value: object, where: str) -> Outcome | None:
+    if value is None:
+        return None
+    try:
+        return Outcome(value)
+    except (ValueError, TypeError):
+        raise InvalidMessage(f"{where} is not an outcome") from None
+
+
+def _round(value: object, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_ROUND:
+        raise InvalidMessage(f"{where} is not a round")
+    return value
+
+
+_READERS: dict[str, Callable[[object, str], Any]] = {
+    "campaign_id": _id,
+    "pledge_id": _id,
+    "intent_id": _id,
+    "cursor": _cursor,
+    "outcome": _outcome,
+    "round": _round,
+}

@@ -1,0 +1,59 @@
+"""Deadline settlement: lock, decide, fan out, settle each pledge, complete.
+
+Every step is idempotent and moves state only forward through the transition
+tables, because every trigger (schedule, SQS, Stripe) may fire more than once.
+
+The schedule runs `sweep`; the worker runs `handle` on each message of the
+settlement queue (`cashmob.domain.messages`), one handler per message type:
+  DecideOutcome     - recount the pledges active at the deadline, fix the outcome
+  SendPage          - one page of a campaign's pledges -> one SettlePledge each
+  SettlePledge      - the next settlement step for one pledge
+  CheckCompletion   - finish the campaign once no pledge is left to settle
+  RefundLatePayment - give back a payment Stripe took for a pledge that is
+                      already finished (the webhook, or the end of a grace
+                      period, finds it)
+The decisions (what to do with a pledge, when a step may happen) are pure
+functions of the domain; these modules read, call Stripe and write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...container import Services
+from ...domain.messages import (
+    CheckCompletion,
+    DecideOutcome,
+    InvalidMessage,
+    Message,
+    RefundLatePayment,
+    SendPage,
+    SettlePledge,
+)
+from .completion import complete
+from .fan_out import decide_outcome, fan_out, recount, send_page
+from .late import refund_late
+from .pledge_steps import settle_pledge
+from .sweep import sweep
+
+Handler = Callable[[Services, Any], None]
+
+HANDLERS: dict[type[Message], Handler] = {
+    DecideOutcome: decide_outcome,
+    SendPage: send_page,
+    SettlePledge: settle_pledge,
+    CheckCompletion: complete,
+    RefundLatePayment: refund_late,
+}
+
+
+def handle(svc: Services, message: Message) -> None:
+    """Runs the handler of one settlement message."""
+    handler = HANDLERS.get(type(message))
+    if handler is None:
+        raise InvalidMessage(f"no settlement handler for {type(message).__name__}")
+    handler(svc, message)
+
+
+__all__ = ["HANDLERS", "fan_out", "handle", "recount", "sweep"]

@@ -1,0 +1,42 @@
+"""Completion: the campaign ends succeeded or failed once no pledge is left
+to settle (a pledge in its grace period does not hold it back; its totals
+are refreshed by later checks)."""
+
+from __future__ import annotations
+
+from ...container import Services
+from ...domain import Action, action_for
+from ...domain.messages import CheckCompletion, SettlePledge
+from ...domain.schedule import CompletionStep, completion_step, stragglers_due
+from ...domain.settlement import Totals, finished
+from ...observability import logger
+from ..publishing import published
+from .fan_out import check_later, fan_out
+
+
+def complete(svc: Services, message: CheckCompletion) -> None:
+    campaign = svc.store.get_campaign(message.campaign_id)
+    now = svc.clock.now()
+    match completion_step(campaign, now):
+        case CompletionStep.COUNT:
+            pass
+        case CompletionStep.RESTART_FAN_OUT:
+            logger.warning("fan-out stalled; starting it again", extra={"campaign_id": campaign.id})
+            fan_out(svc, campaign.id)
+            return
+        case _:
+            return
+    assert campaign.outcome is not None
+    totals = Totals()
+    waiting: list[str] = []  # ids only: settlement never holds a campaign's pledges
+    for pledge in svc.store.all_pledges(campaign.id):
+        totals = totals.plus(pledge)
+        if action_for(campaign.outcome, pledge) is not Action.NONE:
+            waiting.append(pledge.id)
+    if waiting:
+        if stragglers_due(campaign, now):
+            svc.queue.send_many(SettlePledge(campaign.id, p, campaign.outcome) for p in waiting)
+        elif message.round:
+            check_later(svc, campaign.id, message.round + 1)
+        return
+    published(svc, svc.store.save_campaign(campaign, finished(campaign, totals, now)))

@@ -1,0 +1,439 @@
+// The organizer's desk: sign in, create a campaign (every field of API.md's
+// POST /campaigns), follow your campaigns, list their pledges, download them
+// as CSV, cancel, and copy the widget and badge snippets.
+import config from "../config.js";
+import { ApiError, api, campaignPath, campaignUrl } from "./api.js";
+import { completeSignIn, isLocal, session, signInLocally, signInWithProvider, signOut } from "./auth.js";
+import { now, syncClock } from "./clock.js";
+import { embedSection } from "./embed-code.js";
+import { CAMPAIGN_STATUS, backers, countdown, dateTime, money, parseAmount } from "./format.js";
+import { $, busy, every, h, markInvalid, progressBar, showError, showStatus } from "./ui.js";
+
+let me = session();
+
+const FIELD_LABELS = {
+  title: "Title",
+  description: "Description",
+  "goal.amount": "Goal",
+  "goal.currency": "Currency",
+  goal: "Goal",
+  deadline: "Deadline",
+  funding_model: "Funding model",
+  min_backers: "Minimum backers",
+  "min_pledge.amount": "Minimum pledge",
+  min_pledge: "Minimum pledge",
+};
+
+function expired(failure) {
+  if (failure instanceof ApiError && failure.status === 401) {
+    signOut();
+    me = null;
+    showSignIn("Your sign-in has expired. Please sign in again.");
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function showSignIn(message = "") {
+  $("#desk").hidden = true;
+  $("#sign-in").hidden = false;
+  showError($("#page-error"), message);
+  if (isLocal()) {
+    $("#local-sign-in").hidden = false;
+  } else {
+    $("#provider-sign-in").hidden = false;
+    $("#provider-button").textContent = `Sign in with ${config.auth.providerName || "your account"}`;
+  }
+}
+
+async function localSignIn(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $("#sign-in-error");
+  const sub = form.sub.value.trim();
+  showError(error, "");
+  if (!sub) {
+    form.sub.setAttribute("aria-invalid", "true");
+    showError(error, "Enter an organizer name to sign in as.");
+    form.sub.focus();
+    return;
+  }
+  const button = form.querySelector("button");
+  busy(button, true, "Signing in…");
+  try {
+    me = await signInLocally(sub);
+    await showDesk();
+    $("#title").focus();
+  } catch (failure) {
+    showError(error, failure.message);
+  } finally {
+    busy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------- the desk
+
+function localInputValue(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+async function showDesk() {
+  $("#sign-in").hidden = true;
+  $("#desk").hidden = false;
+  showError($("#page-error"), "");
+  $("#who").textContent = `Signed in as ${me.name}.`;
+  const deadline = $("#deadline");
+  const inAMonth = new Date(now() + 30 * 86400000);
+  inAMonth.setHours(18, 0, 0, 0);
+  if (!deadline.value) deadline.value = localInputValue(inAMonth.getTime());
+  deadline.min = localInputValue(now());
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $("#deadline-hint").textContent = `Your local time${zone ? ` (${zone})` : ""}. Must be in the future.`;
+  await loadMine();
+}
+
+function readCreateForm(form) {
+  const currency = form.currency.value;
+  const title = form.title.value.trim();
+  if (!title) return { error: "Give the campaign a title.", field: form.title };
+  const goal = parseAmount(form.goal.value, currency);
+  if (!goal) return { error: "Enter the goal as an amount, like 2000 or 2000.50.", field: form.goal };
+  const when = new Date(form.deadline.value);
+  if (!form.deadline.value || Number.isNaN(when.getTime())) {
+    return { error: "Choose the deadline's date and time.", field: form.deadline };
+  }
+  if (when.getTime() <= now()) return { error: "The deadline must be in the future.", field: form.deadline };
+  const body = {
+    title,
+    description: form.description.value.trim(),
+    goal: { amount: goal, currency },
+    deadline: when.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    funding_model: form.funding_model.value,
+  };
+  const minBackers = form.min_backers.value.trim();
+  if (minBackers) {
+    if (!/^\d+$/.test(minBackers)) {
+      return { error: "Minimum backers must be a whole number (0 for none).", field: form.min_backers };
+    }
+    body.min_backers = Number(minBackers);
+  }
+  if (form.min_pledge.value.trim()) {
+    const minimum = parseAmount(form.min_pledge.value, currency);
+    if (!minimum) return { error: "Enter the minimum pledge as an amount, like 3 or 2.50.", field: form.min_pledge };
+    body.min_pledge = { amount: minimum, currency };
+  }
+  return { body };
+}
+
+async function create(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $("#create-error");
+  const status = $("#create-status");
+  const button = $("#create-button");
+  showError(error, "");
+  showStatus(status, "");
+  markInvalid(form, [], FIELD_LABELS);
+  const read = readCreateForm(form);
+  if (read.error) {
+    read.field.setAttribute("aria-invalid", "true");
+    showError(error, read.error);
+    read.field.focus();
+    return;
+  }
+  busy(button, true, "Creating…");
+  try {
+    const { data } = await api("POST", "/campaigns", { body: read.body, token: me.token });
+    for (const name of ["title", "description", "goal", "min_pledge"]) form[name].value = "";
+    status.replaceChildren(`Created “${data.title}”. `, h("a", { href: campaignUrl(data.id) }, "Open its page"), ".");
+    upsert(data, true);
+  } catch (failure) {
+    if (expired(failure)) return;
+    if (failure instanceof ApiError && failure.status === 422) {
+      const problems = markInvalid(form, failure.details, FIELD_LABELS);
+      showError(error, problems.length ? `Please check: ${problems.join("; ")}.` : failure.message);
+    } else {
+      showError(error, failure.message);
+    }
+  } finally {
+    busy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------- own campaigns
+
+const articles = new Map(); // campaign id -> {article, update}
+
+/** Every campaign of this organizer: GET /campaigns, filtered by `organizer`
+ * (the API has no "mine" listing). */
+async function mine() {
+  const found = [];
+  let cursor = null;
+  for (let page = 0; page < 20; page += 1) {
+    const query = new URLSearchParams({ limit: "100" });
+    if (cursor) query.set("cursor", cursor);
+    const { data } = await api("GET", `/campaigns?${query}`);
+    found.push(...data.campaigns.filter((c) => c.organizer === me.sub));
+    cursor = data.next_cursor;
+    if (!cursor) break;
+  }
+  return found.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+}
+
+async function loadMine() {
+  const status = $("#mine-status");
+  try {
+    const campaigns = await mine();
+    showStatus(status, campaigns.length ? "" : "No campaigns yet: create your first one above.");
+    for (const c of campaigns.reverse()) upsert(c, true);
+  } catch (failure) {
+    if (!expired(failure)) showStatus(status, `Your campaigns could not be loaded: ${failure.message}`);
+  }
+}
+
+function upsert(c, first) {
+  const known = articles.get(c.id);
+  if (known) {
+    known.update(c);
+    return;
+  }
+  const view = campaignArticle(c);
+  articles.set(c.id, view);
+  const list = $("#mine");
+  if (first) list.prepend(view.article);
+  else list.append(view.article);
+  showStatus($("#mine-status"), "");
+}
+
+function campaignArticle(c) {
+  const id = c.id;
+  const titleId = `c-${id}-title`;
+  const tag = h("p", { class: "tag" });
+  const bar = progressBar(0, "Funded");
+  const numbers = h("p");
+  const when = h("p", { class: "hint" });
+  const error = h("div", { class: "error", role: "alert" });
+  const status = h("p", { class: "status", role: "status" });
+  const pledgesBox = h("div", { id: `c-${id}-pledges`, hidden: true });
+  const showPledges = h(
+    "button",
+    { type: "button", class: "secondary", "aria-expanded": "false", "aria-controls": pledgesBox.id },
+    "Show pledges",
+  );
+  const csv = h("button", { type: "button", class: "secondary" }, "Download CSV");
+  const cancelButton = h("button", { type: "button", class: "danger" }, "Cancel campaign");
+  const confirmBox = h(
+    "div",
+    { class: "confirm", hidden: true },
+    h("p", {}, `Cancel “${c.title}”? Every pledge is released and nobody is charged. This cannot be undone.`),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", class: "danger", onclick: () => cancel() }, "Yes, cancel the campaign"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: () => {
+            confirmBox.hidden = true;
+            cancelButton.focus();
+          },
+        },
+        "Keep it",
+      ),
+    ),
+  );
+  const article = h(
+    "article",
+    { class: "card campaign", "aria-labelledby": titleId, "data-campaign": id },
+    h("h3", { id: titleId }, h("a", { href: campaignUrl(id) }, c.title)),
+    tag,
+    bar,
+    numbers,
+    when,
+    h("div", { class: "row" }, showPledges, csv, cancelButton),
+    confirmBox,
+    error,
+    status,
+    pledgesBox,
+    embedSection(c, `embed-${id}`),
+  );
+  let current = c;
+
+  function update(next) {
+    current = next;
+    tag.textContent = CAMPAIGN_STATUS[next.status] || next.status;
+    tag.dataset.status = next.status;
+    bar.value = Math.min(100, next.percent_funded);
+    numbers.textContent =
+      `${money(next.pledged.amount, next.pledged.currency)} of ${money(next.goal.amount, next.goal.currency)} · ` +
+      `${backers(next.pledged.backers)} · ${next.percent_funded}% funded`;
+    const left = countdown(next.deadline, now());
+    when.textContent = left === "Ended" ? `Ended ${dateTime(next.deadline)}` : `${left} · ends ${dateTime(next.deadline)}`;
+    cancelButton.hidden = next.status !== "live";
+    if (next.status !== "live") confirmBox.hidden = true;
+  }
+
+  async function togglePledges() {
+    const open = showPledges.getAttribute("aria-expanded") === "true";
+    if (open) {
+      showPledges.setAttribute("aria-expanded", "false");
+      showPledges.textContent = "Show pledges";
+      pledgesBox.hidden = true;
+      return;
+    }
+    showError(error, "");
+    busy(showPledges, true, "Loading pledges…");
+    try {
+      const pledges = [];
+      let cursor = null;
+      for (let page = 0; page < 50; page += 1) {
+        const query = new URLSearchParams({ limit: "100" });
+        if (cursor) query.set("cursor", cursor);
+        const { data } = await api("GET", `${campaignPath(id)}/pledges?${query}`, { token: me.token });
+        pledges.push(...data.pledges);
+        cursor = data.next_cursor;
+        if (!cursor) break;
+      }
+      pledgesBox.replaceChildren(pledgeTable(current, pledges));
+      pledgesBox.hidden = false;
+      busy(showPledges, false);
+      showPledges.setAttribute("aria-expanded", "true");
+      showPledges.textContent = "Hide pledges";
+    } catch (failure) {
+      busy(showPledges, false);
+      if (!expired(failure)) showError(error, `The pledges could not be loaded: ${failure.message}`);
+    }
+  }
+
+  async function download() {
+    showError(error, "");
+    showStatus(status, "");
+    busy(csv, true, "Preparing CSV…");
+    try {
+      const response = await fetch(`${config.apiBase}${campaignPath(id)}/pledges.csv`, {
+        headers: { Authorization: `Bearer ${me.token}` },
+      });
+      if (!response.ok) {
+        let message = `the server answered ${response.status}`;
+        try {
+          message = (await response.json()).error.message;
+        } catch {
+          // not JSON
+        }
+        if (response.status === 401) {
+          expired(new ApiError(401, "unauthorized", message));
+          return;
+        }
+        throw new Error(
+          response.status === 404 || response.status === 405
+            ? `The CSV export is not available from this server yet (${message})`
+            : message,
+        );
+      }
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: `${id}-pledges.csv`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      showStatus(status, `Downloaded ${id}-pledges.csv.`);
+    } catch (failure) {
+      showError(error, `The CSV could not be downloaded: ${failure.message}`);
+    } finally {
+      busy(csv, false);
+    }
+  }
+
+  async function cancel() {
+    showError(error, "");
+    try {
+      const { data } = await api("POST", `${campaignPath(id)}/cancel`, { token: me.token });
+      update(data);
+      showStatus(status, "Cancelled. Every pledge is being released.");
+      showPledges.focus();
+    } catch (failure) {
+      if (!expired(failure)) showError(error, `The campaign could not be cancelled: ${failure.message}`);
+    }
+  }
+
+  showPledges.addEventListener("click", togglePledges);
+  csv.addEventListener("click", download);
+  cancelButton.addEventListener("click", () => {
+    confirmBox.hidden = false;
+    confirmBox.querySelector("button").focus();
+  });
+  update(c);
+  return { article, update };
+}
+
+function pledgeTable(c, pledges) {
+  if (!pledges.length) return h("p", {}, "No pledges yet.");
+  const rows = pledges.map((p) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: "email" }, p.email),
+      h("td", {}, [p.display_name || "—", p.anonymous ? " (anonymous)" : ""].join("")),
+      h("td", { class: "num" }, money(p.amount, p.currency)),
+      h("td", { class: "nowrap" }, p.status.replaceAll("_", " ")),
+      h("td", {}, dateTime(p.created_at)),
+      h("td", {}, p.message || ""),
+    ),
+  );
+  return h(
+    "div",
+    { class: "table-wrap", role: "region", "aria-label": `Pledges to ${c.title}`, tabindex: "0" },
+    h(
+      "table",
+      {},
+      h("caption", {}, `${pledges.length} pledge${pledges.length === 1 ? "" : "s"}`),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ...["Email", "Name", "Amount", "Status", "Pledged", "Message"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h("tbody", {}, ...rows),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  await syncClock();
+  $("#local-sign-in").addEventListener("submit", localSignIn);
+  $("#provider-button").addEventListener("click", () =>
+    signInWithProvider().catch((failure) => showError($("#provider-error"), failure.message)),
+  );
+  $("#sign-out").addEventListener("click", () => {
+    signOut();
+    me = null;
+    articles.clear();
+    $("#mine").replaceChildren();
+    showSignIn();
+  });
+  $("#create-form").addEventListener("submit", create);
+  $("#refresh").addEventListener("click", loadMine);
+  try {
+    me = (await completeSignIn()) || me;
+  } catch (failure) {
+    showSignIn(failure.message);
+    return;
+  }
+  if (me) await showDesk();
+  else showSignIn();
+  every(15000, () => (me && !$("#desk").hidden ? loadMine() : null));
+}
+
+start();
