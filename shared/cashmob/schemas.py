@@ -142,7 +142,10 @@ class PledgeOut(BaseModel):
 
 class PaymentOut(BaseModel):
     flow: Literal["setup", "hold"]
-    intent_id: str
+    # "preparing": recorded, Stripe's object not made yet (intent_id and
+    # client_secret null); "ready": it exists.
+    status: Literal["ready", "preparing", "failed"]
+    intent_id: str | None
     client_secret: str | None
     publishable_key: str
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from cashmob import tokens
 from cashmob.clock import to_rfc3339
 from cashmob.domain import PledgeStatus
 from cashmob_local import template
@@ -303,9 +304,9 @@ def test_backer_reads_and_cancels_with_the_pledge_token(gateway, store, services
     status, body, _ = call("GET", path, headers={"X-Pledge-Token": "wrong"})
     assert_error(status, body, 403)
     status, body, _ = call("GET", path, headers={"X-Pledge-Token": token})
-    assert (
-        status == 200 and body["status"] == "pending" and body["payment"]["client_secret"] is None
-    )
+    # API.md: the client secret is there while the backer still has to confirm.
+    assert status == 200 and body["status"] == "pending"
+    assert body["payment"]["client_secret"] == created["payment"]["client_secret"]
     stored = store.get_pledge(cid, pid)
     assert token not in json.dumps(stored.__repr__()) and stored.token_hash != token
     status, body, _ = call("DELETE", path, headers={"X-Pledge-Token": token})
@@ -397,3 +398,33 @@ def test_badge_is_accessible_svg_and_escapes_titles(gateway):
         and "0 backers" in svg
         and "days left" in svg
     )
+
+
+def test_a_pending_pledge_gives_its_backer_the_client_secret_to_confirm(gateway):
+    cid = new_campaign()["id"]
+    _, created, _ = pledge(cid)
+    assert created["payment"]["status"] == "ready"
+    p = created["pledge"]
+    status, body, _ = call(
+        "GET",
+        f"/campaigns/{cid}/pledges/{p['id']}",
+        headers={"X-Pledge-Token": created["pledge_token"]},
+    )
+    assert status == 200, body
+    assert body["status"] == "pending"
+    assert body["payment"]["status"] == "ready"
+    assert body["payment"]["client_secret"] == created["payment"]["client_secret"]
+
+
+def test_a_pledge_stripe_has_not_made_yet_reads_as_preparing_not_500(gateway, store):
+    cid = new_campaign()["id"]
+    gateway.unavailable = 1
+    assert pledge(cid)[0] == 503  # recorded; Stripe's object not made
+    (recorded,) = store.pledges(cid, limit=10, after=None).items
+    token = tokens.issue("pledge-token-secret-for-tests", recorded.id)
+    status, body, _ = call(
+        "GET", f"/campaigns/{cid}/pledges/{recorded.id}", headers={"X-Pledge-Token": token}
+    )
+    assert status == 200, body
+    assert body["payment"]["status"] == "preparing"
+    assert body["payment"]["intent_id"] is None and body["payment"]["client_secret"] is None

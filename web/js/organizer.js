@@ -65,7 +65,10 @@ async function localSignIn(event) {
   try {
     me = await signInLocally(sub);
     await showDesk();
-    $("#title").focus();
+    // Start at the new campaign's title, unless the organizer has already
+    // moved on to a field while the desk was loading (never steal focus).
+    const moved = document.activeElement && document.activeElement.closest("#desk form");
+    if (!moved) $("#title").focus();
   } catch (failure) {
     showError(error, failure.message);
   } finally {

@@ -199,7 +199,10 @@ class Pledge:
 
     @property
     def client_secret_for_backer(self) -> str | None:
-        """The secret the backer needs to finish a charge that needs them."""
+        """The secret the backer needs while they still have to act: to confirm
+        the card (pending), or to finish a charge that needs them."""
+        if self.status is PledgeStatus.PENDING:
+            return self.payment.client_secret
         if self.status is not PledgeStatus.ACTION_REQUIRED:
             return None
         return self.payment.charge_client_secret or self.payment.client_secret

@@ -42,12 +42,17 @@ def _request_hash(body: dict[str, Any]) -> str:
     ).hexdigest()
 
 
+def _payment_status(pledge: Pledge) -> str:
+    return "ready" if pledge.ready else "preparing"
+
+
 def _response(svc: Services, pledge: Pledge) -> dict[str, Any]:
     return {
         "pledge": pledge_json(pledge),
         "pledge_token": tokens.issue(svc.secrets.pledge_token_secret, pledge.id),
         "payment": {
             "flow": pledge.payment.flow.value,
+            "status": _payment_status(pledge),
             "intent_id": pledge.payment.intent_id,
             "client_secret": pledge.payment.client_secret,
             "publishable_key": svc.settings.stripe_publishable_key,
@@ -163,6 +168,7 @@ def get(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> d
     secret = pledge.client_secret_for_backer
     body["payment"] = {
         "flow": pledge.payment.flow.value,
+        "status": _payment_status(pledge),
         "intent_id": pledge.payment.charge_intent_id or pledge.payment.intent_id,
         "client_secret": secret,
         "publishable_key": svc.settings.stripe_publishable_key,
