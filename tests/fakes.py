@@ -8,11 +8,23 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from cashmob.domain import Money, PaymentFlow, Pledge
-from cashmob.domain.errors import ChargeOutcomeUnknown, PaymentProviderUnavailable
+from cashmob.domain.errors import (
+    ChargeOutcomeUnknown,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
 from cashmob.payments import ChargeResult, ChargeStatus, IntentRef
 
 # What Stripe stored under an idempotency key whose request answered 5xx.
 STORED_5XX = "5xx"
+
+
+class StripeRefusal(Exception):
+    """Stripe's invalid-request error, as far as the gateway's callers see it: its code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass
@@ -45,6 +57,8 @@ class FakeGateway:
     keys: dict[str, Any] = field(default_factory=dict)  # idempotency key -> first answer
     refunds: dict[str, str] = field(default_factory=dict)  # intent id -> refund id
     looked_up: list[str] = field(default_factory=list)  # "pledge:attempt" charged look-up first
+    # pledge id -> the code Stripe refuses its pledge-time object with (for good)
+    start_refusals: dict[str, str] = field(default_factory=dict)
 
     def _call(self, name: str, key: str) -> None:
         if self.unavailable:
@@ -70,16 +84,25 @@ class FakeGateway:
 
     # ---------------------------------------------------------------- pledge time
 
+    def _refuse_start(self, step: str, pledge_id: str) -> None:
+        code = self.start_refusals.get(pledge_id)
+        if code is not None:  # as stripe_outcomes.rejected: Stripe's error is the cause
+            raise PaymentProviderError(f"Stripe rejected the {step} request.") from StripeRefusal(
+                code
+            )
+
     def start_setup(
         self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
     ) -> IntentRef:
         self._call("setup", pledge_id)
+        self._refuse_start("setup", pledge_id)
         return IntentRef(f"seti_{pledge_id}", f"seti_{pledge_id}_secret_x", f"cus_{pledge_id}")
 
     def start_hold(
         self, *, campaign_id: str, pledge_id: str, email: str, amount: Money
     ) -> IntentRef:
         self._call("hold", pledge_id)
+        self._refuse_start("hold", pledge_id)
         return IntentRef(f"pi_{pledge_id}", f"pi_{pledge_id}_secret_x")
 
     # ---------------------------------------------------------------- settlement
@@ -206,6 +229,21 @@ class FakeGateway:
         intent = self.intents[intent_id]
         assert intent.status == "succeeded" and intent.pledge_id == pledge.id, intent
         return self.refunds.setdefault(intent_id, f"re_{intent_id}")
+
+
+@dataclass
+class FakeWall:
+    """Real time for the Stripe budget, moved only by its own sleeps (and tests)."""
+
+    now: float = 1_800_000_000.0
+    slept: list[float] = field(default_factory=list)
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 @dataclass

@@ -24,8 +24,8 @@ from cashmob.domain import (
     Tally,
 )
 from cashmob.domain.errors import CampaignClosed, ConcurrentUpdate, Conflict, NotFound
-from cashmob.domain.messages import Message, decode, encode
-from cashmob.ports import EventRecord, Page
+from cashmob.domain.messages import IntakeMessage, Message, decode, decode_intake, encode
+from cashmob.ports import EventRecord, IntakeProgress, Page
 from cashmob.store import DuplicateEvent, cursor
 
 T = TypeVar("T")
@@ -84,6 +84,12 @@ class MemoryStore:
         self._pledges: dict[tuple[str, str], Pledge] = {}
         self._counters: dict[tuple[str, int], Tally] = {}
         self._processed: set[str] = set()  # Stripe event ids
+        # Flash intake (store.intake): taken Stripe slots, tickets, the counter.
+        self._slots: set[tuple[str, int]] = set()
+        self._tickets: dict[tuple[str, str], int] = {}
+        self._queued = 0
+        self._served = 0
+        self._intake_updated_at: int | None = None
 
     # ---------------------------------------------------------------- campaigns
 
@@ -242,6 +248,39 @@ class MemoryStore:
         with self._lock:
             return self.get_campaign(campaign_id), self.find_pledge(campaign_id, pledge_id)
 
+    # ---------------------------------------------------------------- flash intake
+
+    def claim_slot(self, endpoint: str, slot: int, expires_at: datetime) -> bool:
+        with self._lock:
+            if (endpoint, slot) in self._slots:
+                return False
+            self._slots.add((endpoint, slot))
+            return True
+
+    def take_ticket(self, campaign_id: str, pledge_id: str, now: datetime) -> tuple[int, bool]:
+        with self._lock:
+            held = self._tickets.get((campaign_id, pledge_id))
+            if held is not None:
+                return held, False
+            self._queued += 1
+            self._intake_updated_at = epoch(now)
+            self._tickets[(campaign_id, pledge_id)] = self._queued
+            return self._queued, True
+
+    def ticket_of(self, campaign_id: str, pledge_id: str) -> int | None:
+        with self._lock:
+            return self._tickets.get((campaign_id, pledge_id))
+
+    def intake_progress(self) -> IntakeProgress:
+        with self._lock:
+            return IntakeProgress(self._queued, self._served, self._intake_updated_at)
+
+    def mark_served(self, ticket: int, now: datetime) -> None:
+        with self._lock:
+            if ticket > self._served:
+                self._served = ticket
+                self._intake_updated_at = epoch(now)
+
 
 def _unchanged(stored: Campaign | Pledge | None, before: Campaign | Pledge) -> bool:
     """The write's condition: the stored item is the one `before` was read as."""
@@ -285,3 +324,32 @@ class MemoryQueue:
     @property
     def messages(self) -> list[Message]:
         return [s.message for s in self.sent]
+
+
+@dataclass
+class MemoryIntakeQueue:
+    """`ports.IntakeQueue` as SQS FIFO keeps it: messages in the order sent,
+    a message whose deduplication id (the pledge id) is already waiting
+    dropped, each as the worker would read it back. `drain` plays the worker."""
+
+    waiting: list[IntakeMessage] = field(default_factory=list)
+    sent: int = 0
+    retried: list[tuple[str, int]] = field(default_factory=list)
+
+    def send(self, message: IntakeMessage) -> None:
+        self.sent += 1
+        if any(m.pledge_id == message.pledge_id for m in self.waiting):
+            return  # FIFO deduplication
+        self.waiting.append(decode_intake(encode(message)))
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.retried.append((receipt_handle, delay_seconds))
+
+    def drain(self, handle: Callable[[IntakeMessage], None]) -> list[IntakeMessage]:
+        """Delivers every waiting message in order; one that raises stays at
+        the head (as its FIFO group would) and the error propagates."""
+        done = []
+        while self.waiting:
+            handle(self.waiting[0])
+            done.append(self.waiting.pop(0))
+        return done

@@ -243,9 +243,16 @@ def badge(campaign_id: CampaignId) -> Response[str]:
     "POST",
     "/<campaign_id>/pledges",
     responses={
-        **_responses(PledgeCreated, 400, 404, 409, 413, 422, 503, success=201),
+        **_responses(PledgeCreated, 400, 404, 409, 413, 422, success=201),
         200: {
-            "description": "Replay of the first response",
+            "description": "Replay: the pledge's current state",
+            "content": {"application/json": {"model": PledgeCreated}},
+        },
+        202: {
+            "description": (
+                "Recorded; its payment is being prepared (flash intake): "
+                "`payment.ready_in` seconds, also in Retry-After"
+            ),
             "content": {"application/json": {"model": PledgeCreated}},
         },
     },
@@ -254,10 +261,12 @@ def badge(campaign_id: CampaignId) -> Response[str]:
 def create_pledge(
     campaign_id: CampaignId, body: CreatePledge, idempotency_key: IdempotencyKey
 ) -> Response[PledgeCreated]:
-    result, created = pledge_cases.create(
+    result, status = pledge_cases.create(
         container.current(), campaign_id, idempotency_key, body.model_dump()
     )
-    return Response(201 if created else 200, http.JSON, result)  # type: ignore[arg-type]
+    ready_in = result["payment"].get("ready_in")
+    headers = {} if ready_in is None else {"Retry-After": str(ready_in)}
+    return Response(status, http.JSON, result, headers=headers)  # type: ignore[arg-type]
 
 
 @route(

@@ -20,7 +20,12 @@ def parser() -> argparse.ArgumentParser:
         "--stripe-api-base", default=None, help="talk to this Stripe instead of the emulator"
     )
     local.add_argument("--webhook-forward-to", default=None)
-    local.add_argument("--stripe-rate-limit", type=float, default=None)
+    local.add_argument(
+        "--stripe-rate-limit",
+        type=float,
+        default=None,
+        help="emulator requests/s per endpoint; the pledge-time budget follows it (one less)",
+    )
     local.add_argument("--stripe-latency-ms", type=float, default=0.0)
     local.add_argument(
         "--stripe-account-currency",

@@ -1,6 +1,7 @@
 """What AWS does around the functions, on one machine: the SQS event source
 (batches, partial failures, visibility timeouts, redelivery, the DLQ through
-the queue's own redrive policy) and the settlement schedule as a tick."""
+the queue's own redrive policy; FIFO queues keep a message group to one
+consumer at a time, as moto's SQS does) and the settlement schedule as a tick."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def event_sources(template_functions: dict[str, dict[str, Any]]) -> list[dict[st
                         "queue": p["Queue"]["Fn::GetAtt"][0],
                         "batch_size": int(p.get("BatchSize", 10)),
                         "partial": "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+                        # MaximumConcurrency as declared (a number or a !Ref), or None
+                        "concurrency": p.get("ScalingConfig", {}).get("MaximumConcurrency"),
                     }
                 )
     return found

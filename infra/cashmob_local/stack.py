@@ -61,9 +61,9 @@ class SerializedMoto:
     polls) are not held up."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from .moto_speedups import Dispatcher
 
-        self.app = DomainDispatcherApplication(create_backend_app)
+        self.app = Dispatcher()  # moto's, its routing remembered
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -83,6 +83,10 @@ class SerializedMoto:
 
 
 def serve_moto(host: str, port: int) -> Any:
+    from . import moto_speedups, moto_undo
+
+    moto_undo.install()  # a transaction costs its items, not its tables
+    moto_speedups.install()  # a query on a table's key costs its partition
     server = make_server(host, port, SerializedMoto(), threaded=True)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server
@@ -101,7 +105,12 @@ def start_aws() -> tuple[Any, dict[str, str]]:
     if external:
         os.environ["AWS_ENDPOINT_URL"] = external
     else:
-        server = serve_moto("127.0.0.1", 0)
+        if os.environ.get("CASHMOB_LOCAL_MOTO_PROCESS") == "1":  # moto on a core of its own
+            from . import moto_process
+
+            server = moto_process.start()
+        else:
+            server = serve_moto("127.0.0.1", 0)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server.server_port}"
     template.create_tables(boto3.client("dynamodb"))
     queues = template.create_queues(boto3.client("sqs"))
@@ -190,6 +199,7 @@ class Stack:
         os.environ.setdefault("STRIPE_PUBLISHABLE_KEY", "pk_test_local")
         refs.update(template.parameter_defaults())
         refs["StripePublishableKey"] = os.environ["STRIPE_PUBLISHABLE_KEY"]
+        refs["StripeIntakeRequestsPerSecond"] = str(intake_budget(args.stripe_rate_limit))
         functions = template.resources("AWS::Serverless::Function")
         concurrency = int(refs.get("SettlementConcurrency", "2"))
         # The workers all run in this one process and share one Stripe pacer:
@@ -221,7 +231,7 @@ class Stack:
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"
             ]
-            for i in range(concurrency):
+            for i in range(_resolve(source["concurrency"], refs, default=concurrency)):
                 poller = runtime.QueuePoller(
                     boto3.client("sqs"),
                     function=source["function"],
@@ -314,8 +324,8 @@ class Stack:
 
             sqs = boto3.client("sqs")
             queues = {}
-            for name in template.resources("AWS::SQS::Queue"):
-                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            for name, props in template.resources("AWS::SQS::Queue").items():
+                url = sqs.get_queue_url(QueueName=template.queue_name(name, props))["QueueUrl"]
                 attrs = sqs.get_queue_attributes(
                     QueueUrl=url,
                     AttributeNames=[
@@ -349,6 +359,22 @@ class Stack:
         }
 
 
+def intake_budget(stripe_rate_limit: float | None) -> float:
+    """The pledge-time Stripe budget per endpoint for an emulator limited to
+    `stripe_rate_limit` requests/s per endpoint: one less (any second then
+    holds at most the limit); no limit, no budget (0: unlimited)."""
+    if not stripe_rate_limit:
+        return 0.0
+    return stripe_rate_limit - 1 if stripe_rate_limit >= 2 else stripe_rate_limit / 2
+
+
+def _resolve(value: Any, refs: dict[str, str], *, default: int) -> int:
+    """A template number that may be a !Ref to a parameter."""
+    if isinstance(value, dict) and "Ref" in value:
+        value = refs.get(value["Ref"])
+    return default if value is None else int(value)
+
+
 def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
@@ -377,7 +403,14 @@ def serve(args: Namespace) -> int:
     else:
         print(f"  Stripe          {stripe_url} (real test mode)", flush=True)
     print(
-        f"  settlement tick every {args.tick:g} s; settlement queue polled continuously", flush=True
+        f"  settlement tick every {args.tick:g} s; settlement and intake queues polled continuously",
+        flush=True,
+    )
+    budget = intake_budget(args.stripe_rate_limit)
+    print(
+        "  flash intake: "
+        + (f"{budget:g} Stripe requests/s per endpoint" if budget else "no pledge-time budget"),
+        flush=True,
     )
     print(
         f'  try: curl -s -XPOST {url}/_local/token -d \'{{"sub": "alice"}}\'   '

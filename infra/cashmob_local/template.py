@@ -91,6 +91,11 @@ def create_tables(dynamodb_client: Any, template: Mapping[str, Any] | None = Non
     return names
 
 
+def queue_name(logical_id: str, props: Mapping[str, Any]) -> str:
+    """The local queue's name: its logical id (SQS wants `.fifo` on a FIFO queue's)."""
+    return f"{logical_id}.fifo" if props.get("FifoQueue") else logical_id
+
+
 def create_queues(sqs_client: Any, template: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Creates every queue (dead-letter queues first); returns logical id -> URL."""
     queues = resources("AWS::SQS::Queue", template)
@@ -102,13 +107,20 @@ def create_queues(sqs_client: Any, template: Mapping[str, Any] | None = None) ->
         attributes = {}
         if "VisibilityTimeout" in props:
             attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
+        if props.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
+            for key in ("DeduplicationScope", "FifoThroughputLimit", "ContentBasedDeduplication"):
+                if key in props:
+                    attributes[key] = str(props[key]).lower() if key[0] == "C" else props[key]
         if "RedrivePolicy" in props:
             policy = props["RedrivePolicy"]
             target = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
             attributes["RedrivePolicy"] = (
                 f'{{"deadLetterTargetArn":"{arns[target]}","maxReceiveCount":"{policy["maxReceiveCount"]}"}}'
             )
-        url = sqs_client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        url = sqs_client.create_queue(QueueName=queue_name(name, props), Attributes=attributes)[
+            "QueueUrl"
+        ]
         urls[name] = url
         arns[name] = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"

@@ -7,19 +7,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from . import ports
 from .clock import Clock, SystemClock
 from .config import Settings
-from .messaging import EventPublisher, WorkQueue
+from .messaging import EventPublisher, IntakeQueue, WorkQueue
 from .secrets import Secrets
 from .store import Store
+
+if TYPE_CHECKING:
+    from .service.budget import StripeBudget
 
 
 class Services:
     """Settings, the clock, and the adapters the use cases depend on, typed by
     their ports. Each adapter is built from the settings on first use (DynamoDB,
-    Stripe, SQS, EventBridge), unless one is given, to the constructor or by
+    Stripe, the two SQS queues, EventBridge), unless one is given, to the constructor or by
     assignment (tests, the local stack's chaos)."""
 
     def __init__(
@@ -30,14 +34,18 @@ class Services:
         store: ports.Store | None = None,
         payments: ports.PaymentsGateway | None = None,
         queue: ports.WorkQueue | None = None,
+        intake: ports.IntakeQueue | None = None,
         events: ports.EventPublisher | None = None,
+        budget: StripeBudget | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._store = store
         self._payments = payments
         self._queue = queue
+        self._intake = intake
         self._events = events
+        self._budget = budget
         self._secrets: Secrets | None = None
 
     @property
@@ -75,6 +83,33 @@ class Services:
     @queue.setter
     def queue(self, queue: ports.WorkQueue) -> None:
         self._queue = queue
+
+    @property
+    def intake(self) -> ports.IntakeQueue:
+        if self._intake is None:
+            self._intake = IntakeQueue(
+                self.settings.intake_queue_url,
+                self.settings.aws_region,
+                groups=self.settings.intake_message_groups,
+            )
+        return self._intake
+
+    @intake.setter
+    def intake(self, intake: ports.IntakeQueue) -> None:
+        self._intake = intake
+
+    @property
+    def budget(self) -> StripeBudget:
+        """The pledge-time Stripe budget, on the store's counters."""
+        if self._budget is None:
+            from .service.budget import StripeBudget
+
+            self._budget = StripeBudget(self.store, self.settings.stripe_intake_requests_per_second)
+        return self._budget
+
+    @budget.setter
+    def budget(self, budget: StripeBudget) -> None:
+        self._budget = budget
 
     @property
     def events(self) -> ports.EventPublisher:

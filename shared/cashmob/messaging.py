@@ -1,4 +1,5 @@
-"""The settlement queue and the domain event bus (SQS and EventBridge)."""
+"""The settlement queue, the intake queue and the domain event bus (SQS and
+EventBridge)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import boto3
 
 from .domain.events import DomainEvent
-from .domain.messages import Message, encode
+from .domain.messages import IntakeMessage, Message, encode
 from .observability import logger
 
 SOURCE = "cashmob"
@@ -22,6 +23,15 @@ RETRY_MAX_SECONDS = 300
 
 def retry_delay(receive_count: int) -> int:
     return min(RETRY_BASE_SECONDS * 2 ** max(receive_count - 1, 0), RETRY_MAX_SECONDS)
+
+
+# Intake retries soon (its group waits behind the failed pledge): 1 s after the
+# first failure, doubling, at most 60 s.
+INTAKE_RETRY_MAX_SECONDS = 60
+
+
+def intake_retry_delay(receive_count: int) -> int:
+    return min(2 ** max(receive_count - 1, 0), INTAKE_RETRY_MAX_SECONDS)
 
 
 # PutEvents takes at most 10 entries a request.
@@ -76,6 +86,42 @@ class WorkQueue:
                 f"SQS refused {len(failed)} settlement messages: {failed[0].get('Code')}"
             )
         return len(batch)
+
+
+class IntakeQueue:
+    """Pledges to prepare, on the intake queue (SQS FIFO). The message group is
+    the ticket modulo `groups`: tickets are served in order within a group,
+    and `groups` workers run at once. The deduplication id is the pledge id,
+    so sending a pledge again (a replay after a crash) is harmless."""
+
+    def __init__(self, queue_url: str, region: str, *, groups: int) -> None:
+        self.queue_url = queue_url
+        self.region = region
+        self.groups = groups
+
+    @cached_property
+    def _sqs(self) -> Any:
+        return boto3.client("sqs", region_name=self.region)
+
+    def send(self, message: IntakeMessage) -> None:
+        self._sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=encode(message),
+            MessageGroupId=intake_group(message.ticket, self.groups),
+            MessageDeduplicationId=message.pledge_id,
+        )
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Makes a received message visible again after `delay_seconds`."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=delay_seconds,
+        )
+
+
+def intake_group(ticket: int, groups: int) -> str:
+    return f"intake-{ticket % groups}"
 
 
 class EventPublisher:

@@ -1,15 +1,35 @@
-"""One place creates Logger, Tracer and Metrics; every handler wears `handler`."""
+"""One place creates Logger, Tracer and Metrics; every handler wears `handler`.
+
+The Tracer exists only where it traces. Creating one imports the X-Ray SDK
+(about as long as `import boto3`) even when tracing is off, where it would
+only wrap the handler in no-op subsegments; so `handler` asks Powertools'
+own rule first (tracing is on in Lambda unless POWERTOOLS_TRACE_DISABLED,
+off in SAM local, Chalice, tests and the local stack) and adds
+`capture_lambda_handler` only when it is on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+# Powertools' public submodules; `Tracer`'s module imports the X-Ray SDK
+# only when a Tracer is created.
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics
+from aws_lambda_powertools.tracing import Tracer
 
 logger = Logger(service="cashmob")
-tracer = Tracer(service="cashmob")
 metrics = Metrics(namespace="cashmob", service="cashmob")
+
+
+@cache
+def tracer() -> Tracer | None:
+    """The process's Tracer, created on first use, or None when tracing is off."""
+    if Tracer._is_tracer_disabled():  # the rule Tracer() itself applies
+        return None
+    return Tracer(service="cashmob")
 
 
 def handler(
@@ -18,7 +38,9 @@ def handler(
     """The decorator stack every Lambda entry point wears."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn = tracer.capture_lambda_handler(fn)
+        traced = tracer()
+        if traced is not None:
+            fn = traced.capture_lambda_handler(fn)
         fn = metrics.log_metrics(fn)
         return logger.inject_lambda_context(
             correlation_id_path=correlation_id_path, clear_state=True

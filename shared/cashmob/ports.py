@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 from .clock import Clock
 from .domain import Campaign, CampaignStatus, Pledge, PledgeStatus, Tally
 from .domain.events import DomainEvent
-from .domain.messages import Message
+from .domain.messages import IntakeMessage, Message
 from .payments.gateway import PaymentsGateway
 
 __all__ = [
@@ -22,6 +22,9 @@ __all__ = [
     "Clock",
     "EventPublisher",
     "EventRecord",
+    "IntakeLedger",
+    "IntakeProgress",
+    "IntakeQueue",
     "Page",
     "PaymentsGateway",
     "PledgeRepository",
@@ -125,7 +128,44 @@ class PledgeRepository(Protocol):
         ...
 
 
-class Store(CampaignRepository, PledgeRepository, Protocol):
+@dataclass(frozen=True)
+class IntakeProgress:
+    """The intake queue's ticket counter: tickets handed out, the highest one
+    the workers finished, and when either last moved (epoch seconds)."""
+
+    queued: int
+    served: int
+    updated_at: int | None
+
+    @property
+    def waiting(self) -> int:
+        return max(self.queued - self.served, 0)
+
+
+class IntakeLedger(Protocol):
+    """Flash intake's shared state (`cashmob.store.intake`): Stripe request
+    slots and the intake queue's tickets, correct under any concurrency."""
+
+    def claim_slot(self, endpoint: str, slot: int, expires_at: datetime) -> bool:
+        """Takes slot `slot` of the Stripe `endpoint`'s budget; False if
+        another caller has it (exactly one caller ever gets a slot)."""
+        ...
+
+    def take_ticket(self, campaign_id: str, pledge_id: str, now: datetime) -> tuple[int, bool]:
+        """The pledge's place in the intake queue and whether it is new: a
+        pledge that has a ticket keeps it."""
+        ...
+
+    def ticket_of(self, campaign_id: str, pledge_id: str) -> int | None: ...
+
+    def intake_progress(self) -> IntakeProgress: ...
+
+    def mark_served(self, ticket: int, now: datetime) -> None:
+        """`served` becomes `ticket` unless it is already higher."""
+        ...
+
+
+class Store(CampaignRepository, PledgeRepository, IntakeLedger, Protocol):
     """Both, and the one read that spans their tables."""
 
     def campaign_and_pledge(
@@ -144,6 +184,18 @@ class WorkQueue(Protocol):
     def send_many(self, messages: Iterable[Message]) -> int:
         """Sends them all (in batches); how many were sent."""
         ...
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Makes a received message visible again after `delay_seconds`."""
+        ...
+
+
+class IntakeQueue(Protocol):
+    """Pledges whose Stripe object the intake worker makes, in ticket order
+    (SQS FIFO: a pledge sent twice is delivered once within five minutes, and
+    a worker that finds its pledge ready does nothing)."""
+
+    def send(self, message: IntakeMessage) -> None: ...
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
         """Makes a received message visible again after `delay_seconds`."""

@@ -140,14 +140,25 @@ class PledgeOut(BaseModel):
     created_at: str
 
 
+class PaymentError(BaseModel):
+    code: str
+    message: str
+
+
 class PaymentOut(BaseModel):
     flow: Literal["setup", "hold"]
     # "preparing": recorded, Stripe's object not made yet (intent_id and
-    # client_secret null); "ready": it exists.
+    # client_secret null; API.md "Flash intake"); "ready": it exists;
+    # "failed": Stripe would not make it (`error` says why).
     status: Literal["ready", "preparing", "failed"]
     intent_id: str | None
     client_secret: str | None
     publishable_key: str
+    ready_in: int | None = Field(
+        default=None,
+        description="While preparing: seconds until it should be ready, from the intake queue.",
+    )
+    error: PaymentError | None = None
 
 
 class PledgeCreated(BaseModel):

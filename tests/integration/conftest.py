@@ -38,6 +38,7 @@ def clock():
 def settings(aws):
     return Settings(
         settlement_queue_url=aws["queues"]["SettlementQueue"],
+        intake_queue_url=aws["queues"]["IntakeQueue"],
         event_bus_name=aws["bus"],
         stripe_secret_key="sk_test_unit",
         stripe_webhook_secret="whsec_unit",

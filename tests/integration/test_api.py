@@ -279,19 +279,19 @@ def test_pledging_to_an_unknown_campaign_is_404(gateway):
     assert_error(status, body, 404)
 
 
-def test_stripe_failure_is_503_with_retry_after_and_a_retry_succeeds(gateway, store):
+def test_stripe_failure_is_202_preparing_with_retry_after_never_503(gateway, store):
     cid = new_campaign()["id"]
     gateway.unavailable = 1
     status, body, response = pledge(cid)
-    assert_error(status, body, 503, "payment_provider_unavailable")
-    assert response["headers"]["Retry-After"] == "1"
-    # The pledge is recorded (its key claimed), without a Stripe object yet.
+    # Flash intake (API.md): recorded, answered at once, queued for the intake worker.
+    assert status == 202 and body["payment"]["status"] == "preparing"
+    assert body["payment"]["client_secret"] is None
+    assert response["headers"]["Retry-After"] == str(body["payment"]["ready_in"])
     (recorded,) = store.pledges(cid, limit=10, after=None).items
     assert not recorded.ready and recorded.status is PledgeStatus.PENDING
-    status, body, _ = pledge(cid)  # the backer's retry completes it
-    assert status == 201 and body["pledge"]["id"] == recorded.id
-    assert body["payment"]["client_secret"]
-    assert pledge(cid)[0] == 200  # and from then on it replays
+    status, again, _ = pledge(cid)  # a replay: the current state
+    assert status == 200 and again["pledge"]["id"] == recorded.id
+    assert again["payment"]["status"] == "preparing"
 
 
 def test_backer_reads_and_cancels_with_the_pledge_token(gateway, store, services):
@@ -419,7 +419,7 @@ def test_a_pending_pledge_gives_its_backer_the_client_secret_to_confirm(gateway)
 def test_a_pledge_stripe_has_not_made_yet_reads_as_preparing_not_500(gateway, store):
     cid = new_campaign()["id"]
     gateway.unavailable = 1
-    assert pledge(cid)[0] == 503  # recorded; Stripe's object not made
+    assert pledge(cid)[0] == 202  # recorded; Stripe's object not made yet
     (recorded,) = store.pledges(cid, limit=10, after=None).items
     token = tokens.issue("pledge-token-secret-for-tests", recorded.id)
     status, body, _ = call(

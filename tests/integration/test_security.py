@@ -144,7 +144,13 @@ TABLE_ACCESS = {
             "ConditionCheckItem",
         },
         "PledgesTable": {"GetItem", "BatchGetItem", "PutItem", "Query"},
-        "CountersTable": {"Query", "UpdateItem"},
+        # Progress; flash intake's Stripe budget slots (PutItem) and queue tickets.
+        "CountersTable": {"GetItem", "PutItem", "Query", "UpdateItem"},
+    },
+    "IntakeWorkerFunction": {
+        "CampaignsTable": {"GetItem", "BatchGetItem"},
+        "PledgesTable": {"GetItem", "BatchGetItem", "PutItem"},
+        "CountersTable": {"GetItem", "PutItem", "UpdateItem"},
     },
     "StripeWebhookFunction": {
         "PledgesTable": {"GetItem", "PutItem"},

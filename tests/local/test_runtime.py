@@ -91,11 +91,12 @@ def test_poison_lands_in_the_dead_letter_queue_after_max_receives(queues):
     assert count(sqs, work) == 0 and count(sqs, dlq) == 1
 
 
-def test_the_template_declares_one_sqs_source_and_one_schedule():
+def test_the_template_declares_two_sqs_sources_and_one_schedule():
     functions = template.resources("AWS::Serverless::Function")
     sources = runtime.event_sources(functions)
-    assert [(s["function"], s["queue"], s["partial"]) for s in sources] == [
-        ("SettleWorkerFunction", "SettlementQueue", True)
+    assert sorted((s["function"], s["queue"], s["partial"]) for s in sources) == [
+        ("IntakeWorkerFunction", "IntakeQueue", True),
+        ("SettleWorkerFunction", "SettlementQueue", True),
     ]
     assert runtime.schedules(functions) == ["SettlementFunction"]
 

@@ -15,8 +15,9 @@ from cashmob.config import Settings
 from cashmob.container import Services
 from cashmob.domain import FundingModel, Pledge, PledgeStatus
 from cashmob.service import campaigns, pledges
-from tests.fakes import FakeEvents, FakeGateway
-from tests.memory import MemoryQueue, MemoryStore
+from cashmob.service.budget import StripeBudget
+from tests.fakes import FakeEvents, FakeGateway, FakeWall
+from tests.memory import MemoryIntakeQueue, MemoryQueue, MemoryStore
 from tests.unit.factories import NOW
 
 ORGANIZER = "alice"
@@ -42,6 +43,8 @@ class World:
     stripe: FakeGateway
     queue: MemoryQueue
     events: FakeEvents
+    intake: MemoryIntakeQueue
+    wall: FakeWall
 
     # ---------------------------------------------------------------- given
 
@@ -53,8 +56,16 @@ class World:
 
     def pledge(
         self, campaign_id: str, key: str = "key-1", **body: Any
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[dict[str, Any], int]:
+        """The answer and its HTTP status (201 ready, 202 preparing, 200 replay)."""
         return pledges.create(self.svc, campaign_id, key, pledge_body(**body))
+
+    def budget(self, rate: float) -> None:
+        """The pledge-time Stripe budget at `rate` requests/s per endpoint."""
+        self.svc.settings = self.svc.settings.model_copy(
+            update={"stripe_intake_requests_per_second": rate}
+        )
+        self.svc.budget = StripeBudget(self.store, rate, wall=self.wall.time, sleep=self.wall.sleep)
 
     def confirmed(self, campaign_id: str, key: str = "key-1", **body: Any) -> tuple[str, str]:
         """A pledge the backer confirmed with Stripe (what the webhook does):
@@ -108,5 +119,15 @@ def world() -> World:
         settlement_delay_seconds=0,
     )
     store, stripe, queue, events = MemoryStore(), FakeGateway(), MemoryQueue(), FakeEvents()
-    svc = Services(settings, clock=clock, store=store, payments=stripe, queue=queue, events=events)
-    return World(svc, clock, store, stripe, queue, events)
+    intake, wall = MemoryIntakeQueue(), FakeWall()
+    svc = Services(
+        settings,
+        clock=clock,
+        store=store,
+        payments=stripe,
+        queue=queue,
+        intake=intake,
+        events=events,
+        budget=StripeBudget(store, 0, wall=wall.time, sleep=wall.sleep),
+    )
+    return World(svc, clock, store, stripe, queue, events, intake, wall)

@@ -12,21 +12,21 @@ from cashmob.domain.errors import (
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
-    PaymentProviderUnavailable,
     Unauthorized,
     ValidationFailed,
 )
-from cashmob.service import campaigns, pledges
+from cashmob.service import campaigns, intake, pledges
 from tests.service.conftest import ORGANIZER
 
 
 def test_a_pledge_is_recorded_pending_with_the_card_setup_stripe_made(world):
     cid = world.campaign(days=10)
     # When
-    answer, created = world.pledge(cid)
+    answer, status = world.pledge(cid)
     # Then
     pid = answer["pledge"]["id"]
-    assert created and answer["pledge"]["status"] == "pending"
+    assert status == 201 and answer["pledge"]["status"] == "pending"
+    assert answer["payment"]["status"] == "ready" and "ready_in" not in answer["payment"]
     assert answer["payment"]["flow"] == "setup" and answer["payment"]["client_secret"]
     assert answer["pledge_token"]
     stored = world.stored(cid, pid)
@@ -49,9 +49,9 @@ def test_the_same_key_and_body_replay_the_first_answer(world):
     cid = world.campaign()
     first, _ = world.pledge(cid, "key-1")
     # When
-    again, created = world.pledge(cid, "key-1")
+    again, status = world.pledge(cid, "key-1")
     # Then
-    assert again == first and not created
+    assert again == first and status == 200
     assert len(world.stripe.calls) == 1
     assert len(world.store.pledges(cid, limit=10, after=None).items) == 1
 
@@ -87,21 +87,28 @@ def test_a_pledge_below_the_minimum_is_refused_before_stripe_hears_of_it(world):
     assert world.stripe.calls == []
 
 
-def test_a_pledge_stripe_could_not_prepare_completes_when_retried(world):
+def test_a_pledge_stripe_could_not_prepare_is_queued_and_a_retry_reads_it(world):
     cid = world.campaign()
     world.stripe.unavailable = 1
     # When Stripe is busy
-    with pytest.raises(PaymentProviderUnavailable):
-        world.pledge(cid, "key-1")
-    # Then the key is claimed, with nothing at Stripe yet
+    answer, status = world.pledge(cid, "key-1")
+    # Then the pledge is recorded and queued: 202 preparing, never 503
+    assert status == 202 and answer["payment"]["status"] == "preparing"
     (claimed,) = world.store.pledges(cid, limit=10, after=None).items
     assert claimed.status is PledgeStatus.PENDING and not claimed.ready
+    assert [m.pledge_id for m in world.intake.waiting] == [claimed.id]
     with pytest.raises(IdempotencyKeyReused):
         world.pledge(cid, "key-1", amount=5000)
-    # When the backer retries
-    answer, created = world.pledge(cid, "key-1")
-    # Then the same pledge completes
-    assert created and answer["pledge"]["id"] == claimed.id
+    # When the backer retries before the worker ran
+    again, status = world.pledge(cid, "key-1")
+    # Then the same pledge, still preparing, queued once
+    assert status == 200 and again["pledge"]["id"] == claimed.id
+    assert again["payment"]["status"] == "preparing"
+    assert len(world.intake.waiting) == 1 and world.intake.sent == 2
+    # When the intake worker runs, then a retry gets the payment
+    world.intake.drain(lambda m: intake.handle(world.svc, m))
+    ready, status = world.pledge(cid, "key-1")
+    assert status == 200 and ready["payment"]["status"] == "ready"
     assert world.stored(cid, claimed.id).ready
     assert world.stripe.named("setup") == [claimed.id]
 

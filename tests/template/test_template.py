@@ -94,12 +94,93 @@ def test_secrets_are_ssm_parameter_names_not_values():
 
 def test_environment_names_are_settings_fields():
     fields = {name.upper() for name in Settings.model_fields} | {"AWS_REGION"}
-    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    powertools = {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        "POWERTOOLS_TRACE_DISABLED",
+    }
     for function in template.resources("AWS::Serverless::Function"):
         env = template.function_environment(function, refs={}, template=None)
         raw = template.load()["Globals"]["Function"]["Environment"]["Variables"]
         for name in set(env) | set(raw):
             assert name in fields | powertools, f"{function}: {name} is not a Settings field"
+
+
+def test_intake_queue_is_fifo_with_a_paced_worker_a_dead_letter_queue_and_an_alarm():
+    queues = template.resources("AWS::SQS::Queue")
+    queue = queues["IntakeQueue"]
+    assert queue["FifoQueue"] is True  # arrival order
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+    dead_letter = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert dead_letter == "IntakeDeadLetterQueue" and queues[dead_letter]["FifoQueue"] is True
+    worker = template.resources("AWS::Serverless::Function")["IntakeWorkerFunction"]
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    sqs = worker["Events"]["Intake"]["Properties"]
+    assert sqs["Queue"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sqs["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "IntakeMessageGroups"}
+    alarm = template.resources("AWS::CloudWatch::Alarm")["IntakeDeadLetterAlarm"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["IntakeDeadLetterQueue", "QueueName"]}
+    assert alarm["AlarmActions"] == NOTIFY
+
+
+def test_the_api_and_the_intake_worker_share_one_budget_and_one_queue():
+    params = template.load()["Parameters"]
+    assert params["StripeIntakeRequestsPerSecond"]["Default"] == 24  # Stripe's 25/s, less one
+    assert params["IntakeMessageGroups"]["Default"] == Settings().intake_message_groups
+    functions = template.resources("AWS::Serverless::Function")
+    for name in ("ApiFunction", "IntakeWorkerFunction"):
+        env = functions[name]["Environment"]["Variables"]
+        assert env["INTAKE_QUEUE_URL"] == {"Ref": "IntakeQueue"}, name
+        assert env["STRIPE_INTAKE_REQUESTS_PER_SECOND"] == {
+            "Ref": "StripeIntakeRequestsPerSecond"
+        }, name
+        assert env["INTAKE_MESSAGE_GROUPS"] == {"Ref": "IntakeMessageGroups"}, name
+    # Slots and tickets expire from the counters table.
+    assert template.ttl_attributes()["CountersTable"] == "expires_at"
+
+
+def _allowed(function: str, resource_ref: dict) -> set[str]:
+    statements = template.resources("AWS::Serverless::Function")[function]["Policies"][0][
+        "Statement"
+    ]
+    actions: set[str] = set()
+    for statement in statements:
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        if resource_ref in resources:
+            actions |= set(statement["Action"])
+    return actions
+
+
+def test_the_intake_functions_may_do_what_intake_does_and_no_more():
+    counters = {"Fn::GetAtt": ["CountersTable", "Arn"]}
+    intake_queue = {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    for function in ("ApiFunction", "IntakeWorkerFunction"):
+        # slots (PutItem), tickets (UpdateItem, PutItem, GetItem)
+        assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= _allowed(
+            function, counters
+        ), function
+    assert _allowed("ApiFunction", intake_queue) == {"sqs:SendMessage"}
+    assert _allowed("IntakeWorkerFunction", intake_queue) == {"sqs:ChangeMessageVisibility"}
+    pledges_table = {"Fn::GetAtt": ["PledgesTable", "Arn"]}
+    assert "dynamodb:PutItem" in _allowed("IntakeWorkerFunction", pledges_table)
+
+
+def test_the_local_stack_creates_the_intake_queue_as_fifo():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        urls = template.create_queues(sqs)
+        attributes = sqs.get_queue_attributes(QueueUrl=urls["IntakeQueue"], AttributeNames=["All"])[
+            "Attributes"
+        ]
+    assert urls["IntakeQueue"].endswith("/IntakeQueue.fifo")
+    assert attributes["FifoQueue"] == "true"
+    assert "IntakeDeadLetterQueue.fifo" in attributes["RedrivePolicy"]
 
 
 def test_worker_queue_has_dead_letter_alarm_and_batch_failures():
@@ -128,7 +209,9 @@ MODELS = build_models(
 TABLE_MODELS = {
     "CampaignsTable": MODELS.Campaign,
     "PledgesTable": MODELS.Pledge,
-    "CountersTable": MODELS.Counter,
+    # The counters table holds two models: progress shards and flash intake's
+    # items (the one with the TTL attribute); their keys are one and the same.
+    "CountersTable": MODELS.Intake,
     "ProcessedEventsTable": MODELS.ProcessedEvent,
 }
 KIND = {"S": "S", "N": "N", "B": "B"}
@@ -182,6 +265,13 @@ def test_table_matches_its_model_exactly(table):
     assert _model_shape(TABLE_MODELS[table]) == _table_shape(spec, ttl)
 
 
+def test_both_models_of_the_counters_table_share_its_keys():
+    counter_keys, _, counter_types, counter_ttl = _model_shape(MODELS.Counter)
+    intake_keys, _, intake_types, _ = _model_shape(MODELS.Intake)
+    assert (counter_keys, counter_types) == (intake_keys, intake_types)
+    assert counter_ttl is None  # progress never expires
+
+
 def test_every_table_is_modelled():
     assert set(template.table_definitions()) == set(TABLE_MODELS)
 
@@ -224,7 +314,11 @@ def test_alarms_notify_an_optional_sns_topic():
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
     }
     alarms = template.resources("AWS::CloudWatch::Alarm")
-    assert {"SettlementDeadLetterAlarm", "SettlementScheduleDeadLetterAlarm"} <= set(alarms)
+    assert {
+        "SettlementDeadLetterAlarm",
+        "SettlementScheduleDeadLetterAlarm",
+        "IntakeDeadLetterAlarm",
+    } <= set(alarms)
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == NOTIFY, name
         assert alarm["OKActions"] == NOTIFY, name

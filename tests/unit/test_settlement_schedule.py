@@ -11,8 +11,11 @@ from cashmob.domain import Action, CampaignStatus, Outcome, PledgeStatus, Settle
 from cashmob.domain.events import CampaignFailed, CampaignSucceeded
 from cashmob.domain.schedule import (
     CHECK_INTERVAL,
+    COMPLETE_FIRST_DELAY,
     COMPLETE_MAX_DELAY,
+    COMPLETE_QUICK_ROUNDS,
     COMPLETE_ROUNDS,
+    MAX_QUEUE_DELAY,
     STALLED_FAN_OUT,
     STRAGGLER_AFTER,
     CompletionStep,
@@ -20,6 +23,7 @@ from cashmob.domain.schedule import (
     completion_delay,
     completion_step,
     locked,
+    next_check_round,
     page_delay,
     stragglers_due,
     sweep_step,
@@ -59,11 +63,40 @@ def test_the_next_page_goes_out_at_the_pace_stripes_budget_settles_this_one(item
     assert page_delay(items, budget) == delay
 
 
-def test_completion_checks_back_off_then_leave_it_to_the_sweep():
-    delays = [completion_delay(r) for r in range(1, COMPLETE_ROUNDS + 2)]
-    assert delays[:4] == [2, 4, 8, 16]
+def test_the_second_page_goes_out_with_the_first_so_the_queue_starts_a_page_ahead():
+    assert page_delay(100, 25.0, first=True) == 0
+    assert page_delay(100, 23.0) == 4  # rounded down: the pages stay ahead of Stripe's pace
+
+
+def test_the_first_completion_check_comes_when_the_last_page_should_be_settled():
+    # 100 pledges at 25/s take 4 s; 101 take a started fifth second.
+    assert completion_delay(1, 100, 25.0) == 4
+    assert completion_delay(1, 101, 25.0) == 5
+    # Never sooner than two seconds, even with nothing (or no budget) to wait for.
+    assert completion_delay(1, 0, 25.0) == COMPLETE_FIRST_DELAY == 2
+    assert completion_delay(1, 100, 0.0) == 2
+
+
+def test_completion_checks_poll_quickly_then_back_off_then_leave_it_to_the_sweep():
+    delays = [completion_delay(r, 1, 25.0) for r in range(1, COMPLETE_ROUNDS + 2)]
+    assert delays[:COMPLETE_QUICK_ROUNDS] == [2] + [1] * (COMPLETE_QUICK_ROUNDS - 1)
+    assert delays[COMPLETE_QUICK_ROUNDS : COMPLETE_QUICK_ROUNDS + 4] == [2, 4, 8, 16]
     assert max(d for d in delays if d is not None) == COMPLETE_MAX_DELAY
     assert delays[-1] is None and all(d is not None for d in delays[:-1])
+
+
+def test_a_late_check_still_waits_for_the_work_left_within_what_sqs_can_delay():
+    assert completion_delay(COMPLETE_ROUNDS, 250, 25.0) == COMPLETE_MAX_DELAY
+    assert completion_delay(COMPLETE_ROUNDS, 5000, 25.0) == 200
+    assert completion_delay(1, 10**6, 25.0) == MAX_QUEUE_DELAY
+
+
+def test_a_check_that_waits_for_more_than_a_second_of_work_spends_no_round():
+    assert next_check_round(3, 100, 25.0) == 3  # 4 s of work: still being worked through
+    assert next_check_round(3, 26, 25.0) == 3
+    assert next_check_round(3, 25, 25.0) == 4  # a second or less: the end, or stuck
+    assert next_check_round(3, 0, 25.0) == 4
+    assert next_check_round(3, 100, 0.0) == 4  # no budget, no estimate
 
 
 def test_completion_counts_only_once_every_page_went_out_and_restarts_a_stalled_fan_out():

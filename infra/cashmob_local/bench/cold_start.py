@@ -1,5 +1,24 @@
-"""Cold start: importing and initialising each handler module in a fresh
-interpreter vs `import boto3` alone, median of `runs`."""
+"""Cold start: importing each handler module of template.yaml in a fresh
+interpreter, against `import boto3` alone, two ways:
+
+- in-process, as Lambda's init does it: the function's folder on sys.path,
+  `import <module>` timed inside the interpreter (`median_ms`, `ratio`);
+- whole-process: `python -c "import app"` against `python -c "import boto3"`,
+  timed from outside, interpreter start and exit included
+  (`whole_process_ms`, `whole_process_ratio`).
+
+Each function gets the environment template.yaml gives it (what cannot be
+resolved without a stack left out).
+
+Tracing is off for both (POWERTOOLS_TRACE_DISABLED=1; Lambda still records
+the invocation with `Tracing: Active`); `with_tracing` is the in-process
+import with Powertools' Tracer on, as in Lambda (LAMBDA_TASK_ROOT set), which
+imports the X-Ray SDK. Samples are interleaved (the machine's noise hits all
+alike) and summarised by their medians. Each interpreter reads compiled
+bytecode for every module, ours included (a warm-up run writes it to a
+private cache), as a deployment that ships `.pyc` files does; boto3's own
+come with its wheel.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +26,123 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
+from .. import template
 from .plumbing import ROOT
 
-HANDLERS = ["ApiFunction", "StripeWebhookFunction", "SettlementFunction", "SettleWorkerFunction"]
+BASE = "boto3"
+TIMED = (
+    "import time, sys; t = time.perf_counter(); exec(sys.argv[1]); print(time.perf_counter() - t)"
+)
 
 
-def cold_start(runs: int = 11) -> dict[str, dict[str, float]]:
+def handlers(spec: dict[str, Any] | None = None) -> dict[str, tuple[Path, str]]:
+    """Every function of the template: (its code folder, its handler's module)."""
+    functions = spec if spec is not None else template.resources("AWS::Serverless::Function")
+    return {
+        name: (ROOT / props["CodeUri"], props["Handler"].rsplit(".", 1)[0])
+        for name, props in sorted(functions.items())
+    }
+
+
+def _env(extra: dict[str, str], cache: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "POWERTOOLS_TRACE_DISABLED": "1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        **extra,
+        "PYTHONPYCACHEPREFIX": cache,
     }
-    functions = __import__("cashmob_local.template", fromlist=["resources"]).resources(
-        "AWS::Serverless::Function"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _in_process(snippet: str, env: dict[str, str]) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", TIMED, snippet], env=env, capture_output=True, text=True, check=True
     )
-    # As Lambda's init does it: the function's folder on sys.path, import the module.
-    code = {
-        "boto3": "import boto3",
-        **{
-            name: f"import sys; sys.path.insert(0, {str(ROOT / functions[name]['CodeUri'])!r}); import app"
-            for name in HANDLERS
-        },
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _whole_process(snippet: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def cold_start(runs: int = 11) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="cashmob-pyc-") as cache:
+        plain = _env({}, cache)
+        snippets: dict[str, tuple[str, dict[str, str], dict[str, str] | None]] = {
+            BASE: ("import boto3", plain, None)
+        }
+        for name, (folder, module) in handlers().items():
+            snippet = f"import sys; sys.path.insert(0, {str(folder)!r}); import {module}"
+            deployed = template.function_environment(name, refs={})
+            off = {**deployed, "POWERTOOLS_TRACE_DISABLED": "1"}
+            on = {**deployed, "POWERTOOLS_TRACE_DISABLED": "0", "LAMBDA_TASK_ROOT": str(folder)}
+            snippets[name] = (snippet, _env(off, cache), _env(on, cache))
+        for snippet, env, tracing in snippets.values():  # warm-up: writes the bytecode
+            _whole_process(snippet, env)
+            if tracing is not None:
+                _whole_process(snippet, tracing)
+
+        samples: dict[str, dict[str, list[float]]] = {
+            name: {"in": [], "whole": [], "traced": []} for name in snippets
+        }
+        for _ in range(runs):
+            for name, (snippet, env, tracing) in snippets.items():
+                samples[name]["in"].append(_in_process(snippet, env))
+                samples[name]["whole"].append(_whole_process(snippet, env))
+                if tracing is not None:
+                    samples[name]["traced"].append(_in_process(snippet, tracing))
+
+    median = {
+        name: {mode: statistics.median(v) for mode, v in s.items() if v}
+        for name, s in samples.items()
     }
-    timed = (
-        "import time, sys; t = time.perf_counter(); exec(sys.argv[1]); "
-        "print(time.perf_counter() - t)"
-    )
-    samples: dict[str, list[float]] = {name: [] for name in code}
-    for _ in range(runs):
-        for name, snippet in code.items():  # interleaved: the machine's noise hits all alike
-            out = subprocess.run(
-                [sys.executable, "-c", timed, snippet],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            samples[name].append(float(out.stdout.strip().splitlines()[-1]))
-    base = statistics.median(samples["boto3"])
-    return {
-        name: {"median_ms": statistics.median(v) * 1000, "ratio": statistics.median(v) / base}
-        for name, v in samples.items()
+    base_in, base_whole = median[BASE]["in"], median[BASE]["whole"]
+    results: dict[str, Any] = {}
+    for name, m in median.items():
+        results[name] = {
+            "median_ms": m["in"] * 1000,
+            "ratio": m["in"] / base_in,
+            "whole_process_ms": m["whole"] * 1000,
+            "whole_process_ratio": m["whole"] / base_whole,
+        }
+        if "traced" in m:
+            results[name]["with_tracing"] = {
+                "median_ms": m["traced"] * 1000,
+                "ratio_to_boto3": m["traced"] / base_in,
+            }
+    results["method"] = {
+        "runs": runs,
+        "python": sys.version.split()[0],
+        "bytecode": "compiled (warm-up run)",
+        "tracing": "off (POWERTOOLS_TRACE_DISABLED=1); with_tracing: on, in Lambda",
     }
+    return results
+
+
+def main() -> None:
+    """`python -m cashmob_local.bench.cold_start [runs]`: the table alone."""
+    figures = cold_start(int(sys.argv[1]) if len(sys.argv) > 1 else 11)
+    print(f"{'':24} {'in-process':>20} {'whole process':>20} {'with tracing':>20}")
+    for name, c in figures.items():
+        if name == "method":
+            continue
+        traced = c.get("with_tracing")
+        print(
+            f"{name:24} {c['median_ms']:8.0f} ms {c['ratio']:5.2f}x "
+            f"{c['whole_process_ms']:8.0f} ms {c['whole_process_ratio']:5.2f}x "
+            + (f"{traced['median_ms']:8.0f} ms {traced['ratio_to_boto3']:5.2f}x" if traced else "")
+        )
+
+
+if __name__ == "__main__":
+    main()

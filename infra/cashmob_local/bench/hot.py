@@ -4,13 +4,16 @@ DynamoDB item's share of the writes."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ..driver import Api
@@ -86,24 +89,38 @@ def hot_campaign(
     deliveries = events + events[: n // 10]
     counter.reset()
     counter.on = True
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), cpu_time(stack)
+
+    # One kept-alive connection per sender, as Stripe's webhook senders keep theirs.
+    api = urllib.parse.urlsplit(stack.api_url)
+    connections = threading.local()
 
     def deliver(payload: str) -> int:
-        request = urllib.request.Request(
-            f"{stack.api_url}/webhooks/stripe",
-            data=payload.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Stripe-Signature": emulator.signature_header(payload),
-            },
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": emulator.signature_header(payload),
+        }
+        for attempt in (1, 2):
+            if getattr(connections, "http", None) is None:
+                connections.http = http.client.HTTPConnection(api.hostname, api.port, timeout=60)
+            try:
+                connections.http.request("POST", "/webhooks/stripe", payload.encode(), headers)
+                response = connections.http.getresponse()
+                response.read()
+                return response.status
+            except (ConnectionError, http.client.HTTPException):
+                connections.http.close()  # the server closed a kept-alive connection
+                connections.http = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     with ThreadPoolExecutor(workers) as pool:
         statuses = Counter(pool.map(deliver, deliveries))
     seconds = time.monotonic() - started
+    # The stack's CPU seconds per confirmation hold still on a busy machine
+    # where the wall clock does not.
+    cpu_seconds = cpu_time(stack) - cpu_started
     counter.on = False
     shown = driver.ok("GET", f"/campaigns/{campaign['id']}")["pledged"]
     exact = recount(svc, campaign["id"])
@@ -113,6 +130,7 @@ def hot_campaign(
         "deliveries": len(deliveries),
         "http": dict(statuses),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "shown": (shown["amount"], shown["backers"]),
         "recount": (exact.amount, exact.backers),
         "lost": n - exact.backers,
@@ -123,3 +141,17 @@ def hot_campaign(
         "busiest_share": most / max(counter.write_items, 1),
         "shards": shards,
     }
+
+
+def cpu_time(stack: Any) -> float:
+    """CPU seconds used so far by this process (the functions, the gateway,
+    the emulator, the senders) and by moto's own process when it has one."""
+    total = time.process_time()
+    moto = getattr(getattr(stack, "aws", None), "process", None)
+    if moto is not None:
+        try:
+            fields = Path(f"/proc/{moto.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")  # not Linux: no figure rather than half of one
+    return total

@@ -4,6 +4,7 @@ benchmarks, its gateway wrapped so the benchmark's own polling is not counted.""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from typing import Any
 
@@ -11,6 +12,12 @@ from .counting import ObserverMarker
 
 
 def in_process_stack() -> Any:
+    # WARNING for the functions' logs and werkzeug's line per request (`cashmob
+    # local` quiets werkzeug too): printing them was a good part of the measure.
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    logging.getLogger("cashmob").setLevel(logging.WARNING)  # if created before this
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
     from cashmob.store.models import build_models
 
     from ..stack import Stack
@@ -27,7 +34,6 @@ def in_process_stack() -> Any:
         stripe_rate_limit=None,
         stripe_latency_ms=0.0,
     )
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     stack = Stack(args)
     stack.start()
     api_server = next(

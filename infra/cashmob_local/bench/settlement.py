@@ -1,26 +1,59 @@
-"""Settlement vs Stripe's rate limit, and scaling (1,000 vs 10,000 pledges):
-moto and the Stripe emulator run in their own processes; a fresh
-`cashmob local` process per size settles a campaign of N active pledges
-while the emulator enforces Stripe's 25 requests/s per endpoint. Charges/s
-come from the emulator's request log; peak memory is the settling
-process's VmHWM (moto's and the emulator's data live elsewhere)."""
+"""Settlement end to end: from a campaign's deadline to its terminal status,
+for both flows (hold: one capture per pledge; setup: one off-session charge
+per pledge), against the emulator limited to Stripe's 25 requests/s per
+endpoint.
+
+moto and the Stripe emulator run in their own processes. Each case seeds a
+live campaign of N active pledges straight into the store (DynamoDB batch
+writes) and the emulator (a customer with a saved card, or a confirmed
+manual-capture PaymentIntent, per pledge, before the rate limit is set), then
+starts a fresh `cashmob local` whose schedule ticks every `tick` seconds and
+moves the campaign's deadline a few seconds ahead. The clock runs from that
+deadline to `succeeded`/`failed`; the bound is N / limit x 1.1 + one sweep
+interval (the tick) + 5 s. Money is checked against the emulator's own
+records: a pledge with no succeeded PaymentIntent is lost, one with more than
+one is a double charge. Peak memory is the settling process's VmHWM (moto's
+and the emulator's data live elsewhere).
+
+`python -m cashmob_local.bench.settlement --sizes 300 --flows hold` runs it alone."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..driver import Api, free_port, stripe_client
+from ..driver import free_port, stripe_client
 from .plumbing import fetch_json, peak_rss_mib, quiet_process, wait_http
 
+FLOWS = ("hold", "setup")
+# The Stripe endpoint each flow settles through (the emulator's request log names).
+SETTLING_ENDPOINT = {
+    "hold": "POST /v1/payment_intents/*/capture",
+    "setup": "POST /v1/payment_intents",
+}
+DEADLINE_AHEAD = 3.0  # seconds between moving the deadline and the deadline
+AMOUNT = 1000
 
-def settlement(sizes: list[int], rate_limit: int) -> list[dict[str, Any]]:
-    """Each size: seed N active setup-flow pledges, then a fresh `cashmob local`
-    settles them against the rate-limited emulator."""
+
+def settlement(
+    sizes: list[int],
+    rate_limit: int,
+    *,
+    flows: tuple[str, ...] = FLOWS,
+    tick: float = 1.0,
+    latency_ms: float = 0.0,
+) -> list[dict[str, Any]]:
+    """One result per (flow, size), each settled by a fresh `cashmob local`;
+    `latency_ms`: how long the emulator takes to answer each request while
+    settling (Stripe's own takes hundreds of milliseconds)."""
     moto_port, emu_port = free_port(), free_port()
     moto_url, emu_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{emu_port}"
     py = sys.executable
@@ -38,24 +71,39 @@ def settlement(sizes: list[int], rate_limit: int) -> list[dict[str, Any]]:
         wait_http(moto_url)
         wait_http(f"{emu_url}/_emulator/faults")
         os.environ["AWS_ENDPOINT_URL"] = moto_url
-        for n in sizes:
-            campaign_id = _seed(n, emu_url)
-            fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": rate_limit})
-            fetch_json(f"{emu_url}/_emulator/reset-log", {})
-            results.append(_settle_in_fresh_stack(n, campaign_id, moto_url, emu_url, rate_limit))
-            fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": None})
-        del os.environ["AWS_ENDPOINT_URL"]
+        try:
+            for flow in flows:
+                for n in sizes:
+                    fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": None})
+                    campaign_id = _seed(n, flow, emu_url)
+                    results.append(
+                        _settle_in_fresh_stack(
+                            n, flow, campaign_id, moto_url, emu_url, rate_limit, tick, latency_ms
+                        )
+                    )
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        finally:
+            del os.environ["AWS_ENDPOINT_URL"]
     return results
 
 
-def _seed(n: int, emu_url: str) -> str:
+def _store() -> Any:
     import boto3
 
+    from cashmob.config import Settings
+    from cashmob.store import Store
     from cashmob.store.models import build_models
 
-    build_models.cache_clear()  # models bind their connection to the endpoint of first use
+    from .. import template
 
-    from cashmob.config import Settings
+    build_models.cache_clear()  # models bind their connection to the endpoint of first use
+    template.create_tables(boto3.client("dynamodb"))
+    return Store(Settings())
+
+
+def _seed(n: int, flow: str, emu_url: str) -> str:
+    """A live campaign (deadline a day away) of `n` active pledges, written in
+    DynamoDB batches; the Stripe side made on the unthrottled emulator."""
     from cashmob.domain import (
         Backer,
         Campaign,
@@ -67,66 +115,108 @@ def _seed(n: int, emu_url: str) -> str:
         Pledge,
         PledgeStatus,
     )
-    from cashmob.store import Store
+    from cashmob.store.mapping import pledge_item
 
-    from .. import template
-
-    template.create_tables(boto3.client("dynamodb"))
-    store = Store(Settings())
-    client = stripe_client(emu_url, retries=0)
+    store = _store()
+    client = stripe_client(emu_url, retries=2)
     now = datetime.now(UTC).replace(microsecond=0)
-    campaign_id = f"cmp_bench{n}_{int(time.time())}"
+    campaign_id = f"cmp_bench_{flow}{n}_{int(time.time())}"
+    deadline = now + timedelta(days=1)
     store.create_campaign(
         Campaign(
             id=campaign_id,
-            title=f"bench {n}",
+            title=f"bench {flow} {n}",
             description="",
             organizer="bench",
             goal=Money(100, "gbp"),
             min_backers=0,
             min_pledge=Money(300, "gbp"),
             funding_model=FundingModel.ALL_OR_NOTHING,
-            deadline=now + timedelta(seconds=5),
-            next_check_at=now + timedelta(seconds=5),  # the sweep's index, as new_campaign sets it
+            deadline=deadline,
+            next_check_at=deadline,  # the sweep's index, as new_campaign sets it
             status=CampaignStatus.LIVE,
             created_at=now - timedelta(days=1),
         )
     )
 
-    def one(i: int) -> None:
-        pid = f"plg_{campaign_id}_{i:05}"
-        customer = client.customers.create(params={"metadata": {"pledge_id": pid}})
-        store.create_pledge(
-            Pledge(
-                id=pid,
-                campaign_id=campaign_id,
-                amount=Money(1000, "gbp"),
-                backer=Backer(email=f"b{i}@example.org"),
-                status=PledgeStatus.ACTIVE,
-                created_at=now - timedelta(hours=1),
-                activated_at=now - timedelta(hours=1),
-                payment=Payment(
-                    flow=PaymentFlow.SETUP,
-                    intent_id=f"seti_bench_{i}",
-                    client_secret="x",
-                    customer_id=customer.id,
-                    payment_method="pm_card_visa",
-                    intent_open=False,
-                ),
-                token_hash="-",
-                request_hash="-",
-                counter_shard=i % 10,
+    def payment(pid: str) -> Payment:
+        meta = {"campaign_id": campaign_id, "pledge_id": pid}
+        if flow == "setup":
+            customer = client.customers.create(params={"metadata": meta})
+            return Payment(
+                flow=PaymentFlow.SETUP,
+                intent_id=f"seti_bench_{pid}",
+                client_secret="x",
+                customer_id=customer.id,
+                payment_method="pm_card_visa",
+                intent_open=False,
             )
+        intent = client.payment_intents.create(
+            params={
+                "amount": AMOUNT,
+                "currency": "gbp",
+                "capture_method": "manual",
+                "confirm": True,
+                "payment_method": "pm_card_visa",
+                "allowed_payment_method_types": ["card"],
+                "metadata": meta,
+            }
+        )
+        assert intent.status == "requires_capture", intent.status
+        return Payment(
+            flow=PaymentFlow.HOLD,
+            intent_id=intent.id,
+            client_secret=intent.client_secret,
+            payment_method="pm_card_visa",
         )
 
+    def one(i: int) -> Any:
+        pid = f"plg_{flow}{n}_{i:05}"
+        pledge = Pledge(
+            id=pid,
+            campaign_id=campaign_id,
+            amount=Money(AMOUNT, "gbp"),
+            backer=Backer(email=f"b{i}@example.org"),
+            status=PledgeStatus.ACTIVE,
+            created_at=now - timedelta(hours=1),
+            activated_at=now - timedelta(hours=1),
+            payment=payment(pid),
+            token_hash="-",
+            request_hash="-",
+            counter_shard=i % store.settings.counter_shards,
+        )
+        return pledge_item(store.models, replace(pledge, revision=None))
+
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(n)))
-    time.sleep(6)  # the deadline passes
+        items = list(pool.map(one, range(n)))
+    with store.models.Pledge.batch_write() as batch:
+        for item in items:
+            batch.save(item)
+    Counter = store.models.Counter
+    with Counter.batch_write() as batch:
+        for shard in range(store.settings.counter_shards):
+            backers = len(range(shard, n, store.settings.counter_shards))
+            batch.save(Counter(campaign_id, shard, amount=backers * AMOUNT, backers=backers))
     return campaign_id
 
 
+def _move_deadline(store: Any, campaign_id: str) -> datetime:
+    """The deadline, a few whole seconds from now (the store keeps seconds)."""
+    campaign = store.get_campaign(campaign_id)
+    deadline = datetime.fromtimestamp(math.ceil(time.time() + DEADLINE_AHEAD), UTC)
+    store.save_campaign(campaign, replace(campaign, deadline=deadline, next_check_at=deadline))
+    return deadline
+
+
 def _settle_in_fresh_stack(
-    n: int, campaign_id: str, moto_url: str, emu_url: str, rate_limit: int
+    n: int,
+    flow: str,
+    campaign_id: str,
+    moto_url: str,
+    emu_url: str,
+    rate_limit: int,
+    tick: float,
+    latency_ms: float,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -134,7 +224,7 @@ def _settle_in_fresh_stack(
         "STRIPE_SECRET_KEY": "sk_test_local",
         "STRIPE_WEBHOOK_SECRET": "whsec_local",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
-        # Measure settlement itself, not the grace minute for late webhooks.
+        # From the deadline itself, not after the minute left for late webhooks.
         "SETTLEMENT_DELAY_SECONDS": "0",
     }
     args = [
@@ -145,38 +235,101 @@ def _settle_in_fresh_stack(
         "--port",
         str(port),
         "--tick",
-        "1",
+        str(tick),
         "--stripe-api-base",
         emu_url,
     ]
+    store = _store()
     with quiet_process(args, env) as process:
-        api = Api(f"http://127.0.0.1:{port}")
-        wait_http(f"{api.base}/campaigns", 90)
-        started = time.monotonic()
+        wait_http(f"http://127.0.0.1:{port}/campaigns", 90)
+        fetch_json(
+            f"{emu_url}/_emulator/faults", {"rate_limit": rate_limit, "latency_ms": latency_ms}
+        )
+        fetch_json(f"{emu_url}/_emulator/reset-log", {})
+        deadline = _move_deadline(store, campaign_id).timestamp()
         while True:
-            status = api.ok("GET", f"/campaigns/{campaign_id}")["status"]
-            if status in ("succeeded", "failed"):
+            campaign = store.get_campaign(campaign_id)
+            if campaign.status.value in ("succeeded", "failed"):
                 break
-            if time.monotonic() - started > 3 * 3600:
+            if time.time() - deadline > 3 * 3600:
                 raise TimeoutError("settlement took over 3 hours")
-            time.sleep(0.5)
-        wall = time.monotonic() - started
+            time.sleep(0.25)
+        elapsed = time.time() - deadline
         peak = peak_rss_mib(process.pid)
-        final = api.ok("GET", f"/campaigns/{campaign_id}")
+        fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": None, "latency_ms": 0})
     requests = fetch_json(f"{emu_url}/_emulator/requests")
-    charges = requests["endpoints"].get(
-        "POST /v1/payment_intents", {"count": 0, "status": {}, "first": 0, "last": 0}
+    calls = requests["endpoints"].get(
+        SETTLING_ENDPOINT[flow], {"count": 0, "status": {}, "first": 0, "last": 0}
     )
-    ok = charges["status"].get("200", 0)
-    span = max(charges["last"] - charges["first"], 1e-9)
+    ok = calls["status"].get("200", 0)
+    span = max(calls["last"] - calls["first"], 1e-9)
+    charged = fetch_json(f"{emu_url}/_emulator/charges")
+    ours = [f"plg_{flow}{n}_{i:05}" for i in range(n)]
+    statuses = [p.status.value for p in store.all_pledges(campaign_id)]
+    ideal = n / rate_limit
+    bound = ideal * 1.1 + tick + 5
     return {
+        "flow": flow,
         "pledges": n,
-        "wall_seconds": wall,
+        "sweep_interval_seconds": tick,
+        "stripe_latency_ms": latency_ms,
+        "deadline_to_terminal_seconds": round(elapsed, 2),
+        "bound_seconds": round(bound, 2),
+        "within_bound": elapsed <= bound,
+        "ratio_to_ideal": round(elapsed / ideal, 3),
+        # Where the time went (the store keeps whole seconds): the sweep's
+        # lock, the last page sent, the first and last Stripe call.
+        "locked_after_deadline_seconds": _after(campaign.locked_at, deadline),
+        "fanned_out_after_deadline_seconds": _after(campaign.fanned_out_at, deadline),
+        "first_call_after_deadline_seconds": round(calls["first"] - deadline, 2)
+        if calls["count"]
+        else None,
+        "last_call_to_terminal_seconds": round(deadline + elapsed - calls["last"], 2)
+        if calls["count"]
+        else None,
+        "pledges_lost": sum(1 for p in ours if charged.get(p, 0) == 0),
+        "double_charges": sum(charged.get(p, 0) - 1 for p in ours if charged.get(p, 0) > 1),
+        "not_collected": sum(1 for s in statuses if s != "collected"),
+        "http_429": calls["status"].get("429", 0),
         "charges": ok,
         "charges_per_second": ok / span,
         "ratio_to_limit": ok / span / rate_limit,
-        "http_429": charges["status"].get("429", 0),
-        "not_collected": n - (final["settlement"] or {}).get("collected", 0) // 1000,
+        "wall_seconds": elapsed,
         "peak_rss_mib": peak,
-        "status": final["status"],
+        "status": campaign.status.value,
     }
+
+
+def _after(moment: datetime | None, deadline: float) -> float | None:
+    return None if moment is None else round(moment.timestamp() - deadline, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cashmob-bench-settlement", description=__doc__)
+    parser.add_argument("--sizes", default="300,1000,10000")
+    parser.add_argument("--flows", default=",".join(FLOWS))
+    parser.add_argument("--rate-limit", type=int, default=25)
+    parser.add_argument("--tick", type=float, default=1.0, help="seconds between sweeps")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="the emulator's answer time")
+    args = parser.parse_args(argv)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }.items():
+        os.environ.setdefault(name, value)
+    results = settlement(
+        [int(s) for s in args.sizes.split(",")],
+        args.rate_limit,
+        flows=tuple(args.flows.split(",")),
+        tick=args.tick,
+        latency_ms=args.latency_ms,
+    )
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,7 @@
-"""Work items on the settlement queue (cosmicpython's commands): one frozen
-dataclass per kind of work, and their one serialisation.
+"""Work items on the settlement queue and the intake queue (cosmicpython's
+commands): one frozen dataclass per kind of work, and their one serialisation.
+Each queue reads only its own types (`MESSAGE_TYPES`: settlement,
+`INTAKE_MESSAGE_TYPES`: intake): a message on the wrong queue is invalid.
 
 On the wire a message is a JSON object: `type` (the class name) and the
 fields, e.g. `{"type": "SettlePledge", "campaign_id": "cmp_…",
@@ -62,11 +64,23 @@ class RefundLatePayment:
     intent_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PreparePledge:
+    """Intake queue: create a pledge's Stripe object at Stripe's pace.
+    `ticket`: its place in the intake queue (arrival order, `ready_in`)."""
+
+    campaign_id: str
+    pledge_id: str
+    ticket: int
+
+
 Message = DecideOutcome | SendPage | SettlePledge | CheckCompletion | RefundLatePayment
+IntakeMessage = PreparePledge
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (DecideOutcome, SendPage, SettlePledge, CheckCompletion, RefundLatePayment)
 }
+INTAKE_MESSAGE_TYPES: dict[str, type[IntakeMessage]] = {PreparePledge.__name__: PreparePledge}
 # The previous release's `kind` strings (same field names): read, never written.
 LEGACY_KINDS: dict[str, type[Message]] = {
     "decide": DecideOutcome,
@@ -77,19 +91,32 @@ LEGACY_KINDS: dict[str, type[Message]] = {
 }
 MAX_ID_LENGTH = 255
 MAX_ROUND = 1_000
+MAX_TICKET = 2**53  # DynamoDB numbers and JSON both hold it exactly
 
 
 class InvalidMessage(ValueError):
     """A queue message that is not one `encode` writes."""
 
 
-def encode(message: Message) -> str:
-    if type(message) not in MESSAGE_TYPES.values():
-        raise TypeError(f"not a settlement message: {message!r}")
+def encode(message: Message | IntakeMessage) -> str:
+    if type(message) not in (*MESSAGE_TYPES.values(), *INTAKE_MESSAGE_TYPES.values()):
+        raise TypeError(f"not a queue message: {message!r}")
     return json.dumps({"type": type(message).__name__, **asdict(message)}, sort_keys=True)
 
 
 def decode(body: str | bytes) -> Message:
+    """A settlement queue message."""
+    return _decode(body, MESSAGE_TYPES, LEGACY_KINDS)  # type: ignore[return-value]
+
+
+def decode_intake(body: str | bytes) -> IntakeMessage:
+    """An intake queue message."""
+    return _decode(body, INTAKE_MESSAGE_TYPES, {})  # type: ignore[return-value]
+
+
+def _decode(
+    body: str | bytes, types: dict[str, type[Any]], legacy: dict[str, type[Any]]
+) -> Message | IntakeMessage:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -98,10 +125,10 @@ def decode(body: str | bytes) -> Message:
         raise InvalidMessage("the message is not a JSON object")
     if "type" in data:
         name = data.pop("type")
-        cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
+        cls = types.get(name) if isinstance(name, str) else None
     elif "kind" in data:
         name = data.pop("kind")
-        cls = LEGACY_KINDS.get(name) if isinstance(name, str) else None
+        cls = legacy.get(name) if isinstance(name, str) else None
     else:
         raise InvalidMessage("the message has no type")
     if cls is None:
@@ -150,6 +177,12 @@ def _round(value: object, where: str) -> int:
     return value
 
 
+def _ticket(value: object, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_TICKET:
+        raise InvalidMessage(f"{where} is not a ticket")
+    return value
+
+
 _READERS: dict[str, Callable[[object, str], Any]] = {
     "campaign_id": _id,
     "pledge_id": _id,
@@ -157,4 +190,5 @@ _READERS: dict[str, Callable[[object, str], Any]] = {
     "cursor": _cursor,
     "outcome": _outcome,
     "round": _round,
+    "ticket": _ticket,
 }

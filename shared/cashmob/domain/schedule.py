@@ -4,6 +4,7 @@ service layer reads the clock and acts on these answers."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -18,11 +19,16 @@ CHECK_INTERVAL = timedelta(seconds=60)
 # message parked in the dead-letter queue).
 STRAGGLER_AFTER = timedelta(minutes=5)
 STALLED_FAN_OUT = timedelta(hours=2)
-# After the last page is sent, completion is checked with a growing delay
-# (seconds) until no pledge is left; the sweep's minute check is the backstop.
-COMPLETE_FIRST_DELAY = 2
+# After the last page is sent, completion is checked when the pledges still
+# waiting should be settled at Stripe's pace (never sooner than a second
+# from now, two for the first), then polled with a growing delay once the rounds stop being
+# quick; past the last round the sweep's minute check is the backstop.
+COMPLETE_FIRST_DELAY = 2  # the first check: at least this long after the last page
+COMPLETE_QUICK_ROUNDS = 5
 COMPLETE_MAX_DELAY = 60
 COMPLETE_ROUNDS = 20
+# SQS delays a message by at most 15 minutes.
+MAX_QUEUE_DELAY = 900
 # Stripe forgets idempotency keys after 24 h: look a charge up before retrying it.
 STRIPE_KEY_MEMORY = timedelta(hours=23)
 
@@ -50,20 +56,44 @@ def locked(campaign: Campaign, now: datetime) -> Campaign:
     )
 
 
-def page_delay(items: int, requests_per_second: float) -> int:
+def page_delay(items: int, requests_per_second: float, *, first: bool = False) -> int:
     """Seconds before the next page of pledge messages goes out: the time
-    Stripe's budget takes to settle this one, so the queue holds about a page
-    of work rather than the whole campaign (and stragglers are not mistaken
-    for lost work). No budget: at once."""
-    return int(items / requests_per_second) if requests_per_second else 0
+    Stripe's budget takes to settle this one, rounded down, so the queue
+    holds about a page or two of work rather than the whole campaign (and
+    stragglers are not mistaken for lost work). The first page's successor
+    goes at once: the queue starts a page ahead of the workers and, the
+    delays being rounded down, stays ahead, so it never runs dry while the
+    workers' own pacer keeps Stripe's pace. No budget: at once."""
+    if first or not requests_per_second:
+        return 0
+    return int(items / requests_per_second)
 
 
-def completion_delay(round_: int) -> int | None:
-    """Seconds before completion check `round_` (1, 2, …) after the last
-    page; None once the rounds are spent (the sweep keeps checking)."""
+def completion_delay(round_: int, waiting: int, requests_per_second: float) -> int | None:
+    """Seconds before completion check `round_` (1, 2, …), `waiting` pledges
+    being still unsettled (after the last page: that page's): the time
+    Stripe's budget needs to settle them, at least a second (the first
+    check: two), so the campaign ends about when its last pledge does. Once the quick rounds are
+    spent the checks back off (a straggler being retried should not cost a
+    count of the campaign every second); None once every round is spent (the
+    sweep keeps checking)."""
     if round_ > COMPLETE_ROUNDS:
         return None
-    return min(COMPLETE_FIRST_DELAY * 2 ** (round_ - 1), COMPLETE_MAX_DELAY)
+    work = math.ceil(waiting / requests_per_second) if requests_per_second else 0
+    backoff = min(2 ** max(round_ - COMPLETE_QUICK_ROUNDS, 0), COMPLETE_MAX_DELAY)
+    least = COMPLETE_FIRST_DELAY if round_ == 1 else 1
+    return min(max(work, backoff, least), MAX_QUEUE_DELAY)
+
+
+def next_check_round(round_: int, waiting: int, requests_per_second: float) -> int:
+    """The round of the check after check `round_` found `waiting` pledges
+    unsettled. One that waits for more than a second of Stripe's work spends
+    no round: the campaign is being worked through, not stuck (say, workers
+    slower than the budget), and the quick rounds are kept for its end. The
+    chain still ends: once the stragglers are due they are sent again and
+    the sweep's checks take over."""
+    work = math.ceil(waiting / requests_per_second) if requests_per_second else 0
+    return round_ if work > 1 else round_ + 1
 
 
 class CompletionStep(StrEnum):

@@ -10,9 +10,11 @@ from ..domain import Campaign, CampaignStatus, Money, Tally
 
 # What a badge's text may carry: XML 1.0's Char production without the
 # controls it merely discourages (DEL, C1). Input validation refuses control
-# characters; this keeps the badge well-formed whatever is stored.
+# characters; this keeps the badge well-formed whatever is stored. Spelled
+# as the characters it refuses: the negated class of those it keeps is the
+# same set but takes milliseconds to compile, at every cold start.
 _SPACE = re.compile(r"[\t\n\r]+")
-_NOT_XML = re.compile("[^\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_NOT_XML = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _plain(text: str) -> str:

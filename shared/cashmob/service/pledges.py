@@ -1,11 +1,10 @@
-"""Backer use cases: pledge, look at it, cancel it."""
+"""Backer use cases: pledge (flash intake: `intake`), look at it, cancel it."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import zlib
-from dataclasses import replace
 from typing import Any
 
 from .. import tokens
@@ -16,7 +15,6 @@ from ..domain import (
     Campaign,
     Money,
     Payment,
-    PaymentFlow,
     Pledge,
     PledgeStatus,
     choose_flow,
@@ -27,12 +25,15 @@ from ..domain.errors import (
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
     Unauthorized,
 )
 from ..domain.messages import SettlePledge
 from ..domain.money import chargeable
 from ..ids import derived_id
 from ..views import pledge_json
+from . import intake
 from .publishing import published
 
 
@@ -42,32 +43,54 @@ def _request_hash(body: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-def _payment_status(pledge: Pledge) -> str:
-    return "ready" if pledge.ready else "preparing"
+def _payment(
+    svc: Services, pledge: Pledge, *, ticket: int | None = None, queued: bool = False
+) -> dict[str, Any]:
+    """The `payment` object: "ready" with the client secret, "failed" with
+    Stripe's reason, or "preparing" with `ready_in` (from the pledge's ticket)."""
+    payment: dict[str, Any] = {
+        "flow": pledge.payment.flow.value,
+        "status": "ready",
+        "intent_id": pledge.payment.charge_intent_id or pledge.payment.intent_id,
+        "client_secret": pledge.client_secret_for_backer,
+        "publishable_key": svc.settings.stripe_publishable_key,
+    }
+    if intake.payment_failed(pledge):
+        payment["status"] = "failed"
+        payment["error"] = {
+            "code": pledge.failure_reason,
+            "message": "Stripe could not prepare this payment; pledge again with other details.",
+        }
+    elif not pledge.ready:
+        if ticket is None and not queued:
+            ticket = svc.store.ticket_of(pledge.campaign_id, pledge.id)
+        payment["status"] = "preparing"
+        payment["ready_in"] = intake.ready_in(svc, ticket)
+    return payment
 
 
-def _response(svc: Services, pledge: Pledge) -> dict[str, Any]:
+def _response(svc: Services, pledge: Pledge, **queue: Any) -> dict[str, Any]:
     return {
         "pledge": pledge_json(pledge),
         "pledge_token": tokens.issue(svc.secrets.pledge_token_secret, pledge.id),
-        "payment": {
-            "flow": pledge.payment.flow.value,
-            "status": _payment_status(pledge),
-            "intent_id": pledge.payment.intent_id,
-            "client_secret": pledge.payment.client_secret,
-            "publishable_key": svc.settings.stripe_publishable_key,
-        },
+        "payment": _payment(svc, pledge, **queue),
     }
 
 
 def create(
     svc: Services, campaign_id: str, idempotency_key: str, body: dict[str, Any]
-) -> tuple[dict[str, Any], bool]:
-    """Returns (response, created). The pledge id is derived from the campaign
-    and the Idempotency-Key, and the pledge is written (claiming the key)
-    before Stripe is called: the same key and body replay it, another body is
-    a conflict whatever Stripe has seen, and a retry after a Stripe failure
-    resumes with the same Stripe idempotency keys."""
+) -> tuple[dict[str, Any], int]:
+    """Returns (response, HTTP status). The pledge id is derived from the
+    campaign and the Idempotency-Key, and the pledge is written (claiming the
+    key) before Stripe is called: the same key and body replay it, another
+    body is a conflict whatever Stripe has seen.
+
+    Flash intake (API.md): the pledge's Stripe object is made now (201
+    "ready") when the intake queue is empty and the pledge-time budget has a
+    slot; otherwise, or when Stripe is busy, the pledge is queued (202
+    "preparing"). A replay answers the current state (200), and queues a
+    pledge that is neither ready nor queued (the first attempt died between
+    writing it and queueing it): no pledge is left behind."""
     pledge_id = derived_id("plg", campaign_id, idempotency_key)
     request_hash = _request_hash(body)
     campaign, pledge = svc.store.campaign_and_pledge(campaign_id, pledge_id)
@@ -82,12 +105,37 @@ def create(
             pledge = svc.store.get_pledge(campaign_id, pledge_id)
     if pledge.request_hash != request_hash:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
-    if not pledge.ready:
-        # New, or recorded by an attempt that Stripe failed: to the backer,
-        # the request that gets the payment is the one that created it.
-        pledge = _prepare(svc, campaign, pledge)
-        created = True
-    return _response(svc, pledge), created
+    if pledge.ready or intake.payment_failed(pledge):
+        return _response(svc, pledge), 201 if created else 200
+    if not campaign.is_open(svc.clock.now()) or pledge.status is not PledgeStatus.PENDING:
+        raise CampaignClosed("This pledge can no longer be prepared: the campaign is closed.")
+    if not created and svc.store.ticket_of(campaign_id, pledge_id) is not None:
+        return _queued(svc, pledge), 200  # queued already: sent again, harmlessly
+    return _prepare_or_queue(svc, campaign, pledge, created)
+
+
+def _prepare_or_queue(
+    svc: Services, campaign: Campaign, pledge: Pledge, created: bool
+) -> tuple[dict[str, Any], int]:
+    waiting = intake.backlog(svc)
+    if waiting is not None or not svc.budget.take_now(pledge.payment.flow):
+        return _queued(svc, pledge), 202 if created else 200
+    try:
+        pledge = intake.make_ready(svc, campaign, pledge)
+    except PaymentProviderUnavailable:
+        # Stripe busy (429, 5xx, timeout): the intake queue makes it later.
+        return _queued(svc, pledge), 202 if created else 200
+    except PaymentProviderError as error:
+        reason = intake.refusal(error)
+        if reason is None:
+            raise
+        pledge = intake.record_failure(svc, pledge, reason)
+    return _response(svc, pledge), 201 if created else 200
+
+
+def _queued(svc: Services, pledge: Pledge) -> dict[str, Any]:
+    ticket = intake.enqueue(svc, pledge)
+    return _response(svc, pledge, ticket=ticket, queued=True)
 
 
 def _new_pledge(
@@ -120,37 +168,6 @@ def _new_pledge(
     )
 
 
-def _prepare(svc: Services, campaign: Campaign, pledge: Pledge) -> Pledge:
-    """Creates the pledge's Stripe object (idempotent: keys derive from the
-    pledge) and records it. Concurrent replays reach the same Stripe objects."""
-    if not campaign.is_open(svc.clock.now()) or pledge.status is not PledgeStatus.PENDING:
-        raise CampaignClosed("This pledge can no longer be prepared: the campaign is closed.")
-    start = (
-        svc.payments.start_hold
-        if pledge.payment.flow is PaymentFlow.HOLD
-        else svc.payments.start_setup
-    )
-    intent = start(
-        campaign_id=pledge.campaign_id,
-        pledge_id=pledge.id,
-        email=pledge.backer.email,
-        amount=pledge.amount,
-    )
-    payment = replace(
-        pledge.payment,
-        intent_id=intent.intent_id,
-        client_secret=intent.client_secret,
-        customer_id=intent.customer_id,
-    )
-    try:
-        return published(svc, svc.store.save_pledge(pledge, replace(pledge, payment=payment)))
-    except ConcurrentUpdate:
-        again = svc.store.get_pledge(pledge.campaign_id, pledge.id)
-        if not again.ready:
-            raise
-        return again
-
-
 def _authorized(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> Pledge:
     if not token:
         raise Unauthorized("X-Pledge-Token is required.")
@@ -165,14 +182,7 @@ def _authorized(svc: Services, campaign_id: str, pledge_id: str, token: str | No
 def get(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> dict[str, Any]:
     pledge = _authorized(svc, campaign_id, pledge_id, token)
     body = pledge_json(pledge)
-    secret = pledge.client_secret_for_backer
-    body["payment"] = {
-        "flow": pledge.payment.flow.value,
-        "status": _payment_status(pledge),
-        "intent_id": pledge.payment.charge_intent_id or pledge.payment.intent_id,
-        "client_secret": secret,
-        "publishable_key": svc.settings.stripe_publishable_key,
-    }
+    body["payment"] = _payment(svc, pledge)
     if pledge.grace_until is not None:
         body["action_required_until"] = to_rfc3339(pledge.grace_until)
     return body

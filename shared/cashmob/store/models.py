@@ -33,6 +33,7 @@ class Models:
     Pledge: type[Model]
     Counter: type[Model]
     ProcessedEvent: type[Model]
+    Intake: type[Model]
 
 
 @lru_cache(maxsize=8)
@@ -162,7 +163,25 @@ def build_models(
         processed_at = NumberAttribute()
         expires_at = TTLAttribute()
 
-    return Models(CampaignModel, PledgeModel, CounterModel, ProcessedEventModel)
+    class IntakeModel(Model):
+        """Flash intake's bookkeeping, in the counters table beside the
+        progress shards (`store.intake`): Stripe budget slots, the intake
+        queue's ticket counter, each queued pledge's ticket. Keys never clash
+        with a campaign id (`cmp_…`); `shard` is always 0."""
+
+        class Meta:
+            table_name = counters
+            region = aws_region
+
+        campaign_id = UnicodeAttribute(hash_key=True)
+        shard = NumberAttribute(range_key=True)
+        queued = NumberAttribute(null=True)  # tickets handed out
+        served = NumberAttribute(null=True)  # highest ticket the workers finished
+        ticket = NumberAttribute(null=True)  # a queued pledge's
+        updated_at = NumberAttribute(null=True)
+        expires_at = TTLAttribute(null=True)
+
+    return Models(CampaignModel, PledgeModel, CounterModel, ProcessedEventModel, IntakeModel)
 
 
 class Tables:

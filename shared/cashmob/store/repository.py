@@ -7,6 +7,7 @@ from ..domain import Campaign, Pledge
 from ..domain.errors import ConcurrentUpdate, NotFound
 from ..ports import Page
 from .campaigns import CampaignTable
+from .intake import IntakeTable
 from .mapping import campaign_of, pledge_of
 from .pledges import DuplicateEvent, PledgeTable
 
@@ -15,7 +16,7 @@ __all__ = ["DuplicateEvent", "Page", "Store"]
 BATCH_GET_ROUNDS = 5
 
 
-class Store(CampaignTable, PledgeTable):
+class Store(CampaignTable, PledgeTable, IntakeTable):
     def campaign_and_pledge(
         self, campaign_id: str, pledge_id: str
     ) -> tuple[Campaign, Pledge | None]:

@@ -7,7 +7,12 @@ from __future__ import annotations
 from ...container import Services
 from ...domain import Action, action_for
 from ...domain.messages import CheckCompletion, SettlePledge
-from ...domain.schedule import CompletionStep, completion_step, stragglers_due
+from ...domain.schedule import (
+    CompletionStep,
+    completion_step,
+    next_check_round,
+    stragglers_due,
+)
 from ...domain.settlement import Totals, finished
 from ...observability import logger
 from ..publishing import published
@@ -37,6 +42,8 @@ def complete(svc: Services, message: CheckCompletion) -> None:
         if stragglers_due(campaign, now):
             svc.queue.send_many(SettlePledge(campaign.id, p, campaign.outcome) for p in waiting)
         elif message.round:
-            check_later(svc, campaign.id, message.round + 1)
+            rate = svc.settings.stripe_requests_per_second
+            next_round = next_check_round(message.round, len(waiting), rate)
+            check_later(svc, campaign.id, next_round, waiting=len(waiting))
         return
     published(svc, svc.store.save_campaign(campaign, finished(campaign, totals, now)))

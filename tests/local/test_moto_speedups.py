@@ -1,0 +1,173 @@
+"""The local stack's moto speed-ups (`cashmob_local.moto_speedups`) change no
+answer: queries on a table's key return what stock moto returns (order,
+pages, filters, counts), and the server's remembered routing sends each
+request to the backend moto's own dispatcher picks."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from cashmob_local import moto_speedups
+
+from .test_moto_undo import COUNTERS, PAIRS, make_tables
+
+
+def fill(client: Any, rng: random.Random) -> None:
+    for _ in range(120):
+        client.put_item(
+            TableName=PAIRS,
+            Item={
+                "pk": {"S": rng.choice("abcdef")},
+                "sk": {"S": f"{rng.randint(0, 999):03}"},
+                "status": {"S": rng.choice(["open", "closed"])},
+                "n": {"N": str(rng.randint(0, 9))},
+            },
+        )
+    for i in range(30):
+        client.put_item(TableName=COUNTERS, Item={"id": {"S": f"c{i}"}, "n": {"N": str(i)}})
+
+
+def pages(client: Any, **query: Any) -> list[Any]:
+    """Every page of a query, with its count and where it stopped."""
+    seen, start = [], None
+    while True:
+        kwargs = {**query, **({"ExclusiveStartKey": start} if start else {})}
+        page = client.query(**kwargs)
+        seen.append(
+            (
+                [json.dumps(i, sort_keys=True) for i in page.get("Items", [])],
+                page["Count"],
+                page["ScannedCount"],
+                page.get("LastEvaluatedKey"),
+            )
+        )
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return seen
+
+
+def queries() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for pk in "abcdefz":
+        key = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": pk}}}
+        found += [
+            {"TableName": PAIRS, **key},
+            {"TableName": PAIRS, **key, "Limit": 4, "ScanIndexForward": False},
+            {"TableName": PAIRS, **key, "Limit": 3, "ConsistentRead": True},
+            {
+                "TableName": PAIRS,
+                "KeyConditionExpression": "pk = :p AND sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {
+                    ":p": {"S": pk},
+                    ":lo": {"S": "200"},
+                    ":hi": {"S": "700"},
+                },
+                "FilterExpression": "n > :five",
+                "Limit": 5,
+            },
+            {
+                "TableName": PAIRS,
+                **key,
+                "ProjectionExpression": "sk, n",
+                "Select": "SPECIFIC_ATTRIBUTES",
+            },
+            {"TableName": PAIRS, **key, "Select": "COUNT"},
+        ]
+        found[-3]["ExpressionAttributeValues"][":five"] = {"N": "5"}
+    for i in (0, 7, 29, 99):
+        found.append(
+            {
+                "TableName": COUNTERS,
+                "KeyConditionExpression": "id = :i",
+                "ExpressionAttributeValues": {":i": {"S": f"c{i}"}},
+            }
+        )
+    found.append(
+        {
+            "TableName": PAIRS,
+            "IndexName": "by_status",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "open"}},
+            "Limit": 7,
+        }
+    )
+    return found
+
+
+def answers(patched: bool) -> list[Any]:
+    with mock_aws():
+        if patched:
+            assert moto_speedups.install()
+        try:
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            make_tables(client)
+            fill(client, random.Random(7))
+            return [pages(client, **q) for q in queries()]
+        finally:
+            moto_speedups.uninstall()
+
+
+def test_queries_answer_page_by_page_as_stock_moto():
+    stock = answers(patched=False)
+    assert any(len(p) > 2 for p in stock)  # some queries do page
+    assert answers(patched=True) == stock
+
+
+def test_a_base_table_query_reads_only_its_partition(monkeypatch):
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_tables(client)
+        fill(client, random.Random(7))
+        moto_speedups.install()
+        try:
+            sorted_sizes = []
+            real_sorted = sorted
+
+            def counting_sorted(items: Any, **kwargs: Any) -> Any:
+                items = list(items)
+                sorted_sizes.append(len(items))
+                return real_sorted(items, **kwargs)
+
+            monkeypatch.setattr("builtins.sorted", counting_sorted)
+            got = client.query(
+                TableName=PAIRS,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "a"}},
+            )
+            monkeypatch.undo()
+            assert sorted_sizes and max(sorted_sizes) == got["Count"] < 120
+        finally:
+            moto_speedups.uninstall()
+    assert Table.query is moto_speedups.STOCK_QUERY
+
+
+def test_remembered_routing_picks_the_backend_moto_picks():
+    stock = DomainDispatcherApplication(create_backend_app)
+    remembered = moto_speedups.Dispatcher()
+    hosts = [
+        None,
+        "moto_api",
+        "dynamodb.us-east-1.amazonaws.com",
+        "sqs.us-east-1.amazonaws.com",
+        "events.eu-west-1.amazonaws.com",
+        "s3.amazonaws.com",
+        "dynamodb",
+    ]
+    for _ in range(2):  # the second time from memory
+        for host in hosts:
+            assert remembered.get_backend_for_host(host) == stock.get_backend_for_host(host)
+
+
+@pytest.fixture(autouse=True)
+def _stock_afterwards():
+    yield
+    moto_speedups.uninstall()

@@ -1,0 +1,95 @@
+"""Cold start: what importing a handler module loads, as Lambda's init does it
+(a fresh interpreter, the function's folder on sys.path, `import app`).
+
+Each heavy import below was deferred to the code that needs it, or left out
+when tracing is off; this fails when one comes back at import time. Whether
+it is fast is the benchmark's business (`cashmob_local.bench.cold_start`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cashmob_local.bench.cold_start import handlers
+
+FUNCTIONS = handlers()
+
+# Loaded by no handler at import time, whatever the function.
+NEVER = {
+    "aws_xray_sdk": "the X-Ray SDK, only when tracing is on",
+    "stripe": "stripe-python, on the first Stripe call",
+    "pydantic_settings": "pydantic-settings, not used: Settings reads the environment itself",
+    "aws_lambda_powertools.utilities.parser": "Powertools' parser models, not used",
+    "jsonschema": "JSON Schema validation, tests only",
+}
+
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import {module}
+handler = getattr({module}, "lambda_handler")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _loaded(function: str, **env: str) -> set[str]:
+    folder, module = FUNCTIONS[function]
+    environ = {k: v for k, v in os.environ.items() if k != "LAMBDA_TASK_ROOT"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module), str(folder)],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _under(modules: set[str], package: str) -> set[str]:
+    return {m for m in modules if m == package or m.startswith(package + ".")}
+
+
+def test_every_function_of_the_template_is_probed():
+    assert {"ApiFunction", "StripeWebhookFunction", "SettlementFunction"} <= set(FUNCTIONS)
+    assert "SettleWorkerFunction" in FUNCTIONS
+    for folder, module in FUNCTIONS.values():
+        assert (folder / f"{module}.py").is_file()
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_importing_a_handler_leaves_the_heavy_imports_for_later(function):
+    loaded = _loaded(function, POWERTOOLS_TRACE_DISABLED="1")
+
+    for package, why in NEVER.items():
+        assert not _under(loaded, package), f"{function} imports {package} at init ({why})"
+
+
+def test_tracing_on_still_wraps_the_handler_in_the_tracer():
+    """In Lambda with tracing on, the Tracer (and the X-Ray SDK) is there
+    from init, as before."""
+    function = "SettlementFunction"
+    folder, _ = FUNCTIONS[function]
+    loaded = _loaded(function, POWERTOOLS_TRACE_DISABLED="0", LAMBDA_TASK_ROOT=str(folder))
+
+    assert "aws_xray_sdk.core" in loaded
+
+
+def test_the_tracer_follows_powertools_rule(monkeypatch):
+    from cashmob import observability
+
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    observability.tracer.cache_clear()
+    try:
+        assert observability.tracer() is None
+        monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED")
+        monkeypatch.delenv("LAMBDA_TASK_ROOT")
+        observability.tracer.cache_clear()
+        assert observability.tracer() is None  # outside Lambda: Powertools turns it off
+    finally:
+        observability.tracer.cache_clear()
