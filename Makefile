@@ -57,10 +57,12 @@ openapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cashmob demo
 
-# Figures for docs/BENCHMARKS.md (about half an hour: 11,000 pledges settled
-# at Stripe's 25 requests/s).
+# Figures for docs/BENCHMARKS.md, side by side from one run (the better part
+# of an hour: intake bursts of 2,000 pledges and 22,600 pledges settled, both
+# flows, at Stripe's 25 requests/s; cold starts; the demo; the hot campaign).
+# Part of it: make bench BENCH_ARGS="--only intake --intake-pledges 300".
 bench: $(STAMP)
-	$(BIN)/python -m cashmob_local.bench
+	$(BIN)/python -m cashmob_local.bench $(BENCH_ARGS)
 
 # The heavy fault runs: 1,000 pledges through 429s/500s, and the chaos suite
 # with 500 pledges.

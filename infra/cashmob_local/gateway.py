@@ -101,10 +101,30 @@ class LambdaContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
+# Powertools' HTTP resolvers keep the request being handled on the router
+# (class attributes and the app's context dict): a Lambda instance handles
+# one request at a time, so they may. The local stack runs each function's one
+# module from many threads, so a function invoked with an HTTP event takes one
+# request at a time, like one warm instance; otherwise concurrent requests
+# would read each other's event (another backer's pledge, a token that "does
+# not match"). Queue and schedule invocations keep no such state and overlap.
+_instances: dict[str, threading.Lock] = {}
+_instances_lock = threading.Lock()
+
+
+def _instance(function: str) -> threading.Lock:
+    with _instances_lock:
+        return _instances.setdefault(function, threading.Lock())
+
+
 def invoke_in_process(function: str, event: dict[str, Any]) -> dict[str, Any]:
     props = template.resources("AWS::Serverless::Function")[function]
     timeout = props.get("Timeout") or template.load()["Globals"]["Function"].get("Timeout", 3)
-    return template.load_handler(function)(event, LambdaContext(function, float(timeout)))
+    handler = template.load_handler(function)
+    if "requestContext" not in event:
+        return handler(event, LambdaContext(function, float(timeout)))
+    with _instance(function):
+        return handler(event, LambdaContext(function, float(timeout)))
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -104,6 +104,20 @@ class Scenario:
             self.api.wait(lambda: self.pledge_status(created) == "active", timeout=30)
         return created
 
+    def pledge_at_once(
+        self, campaign: dict[str, Any], amount: int = 2500, **extra: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """A pledge through the API, not confirmed: (201 ready | 202 preparing, body)."""
+        body = {"amount": amount, "currency": "gbp", "email": "bea@example.org", **extra}
+        status, created = self.api.call(
+            "POST",
+            f"/campaigns/{campaign['id']}/pledges",
+            body,
+            {"Idempotency-Key": f"browser-{uuid.uuid4()}-{next(_keys)}"},
+        )
+        assert status in (201, 202), created
+        return status, created
+
     def pledge_status(self, created: dict[str, Any]) -> str:
         p = created["pledge"]
         answer = self.api.ok(

@@ -4,6 +4,7 @@ or fails 3-D Secure, and cancels from their own page."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -168,23 +169,112 @@ def test_the_pledge_page_remembers_the_pledge_in_this_browser(scenario):
     expect(page.locator("#state")).to_contain_text("Active")
 
 
-@pytest.mark.skip(
-    reason="flash intake (API.md: 202 with payment.status 'preparing') is not built yet: the "
-    "backend always answers 201. The campaign page already follows the contract (web/js/"
-    "campaign.js whenReady polls GET /campaigns/{id}/pledges/{pledge_id}); this scenario runs "
-    "once the flash-intake issue lands."
-)
 def test_a_pledge_accepted_as_preparing_under_a_stripe_rate_limit_still_ends_confirmed(browser):
+    """A stack whose emulator takes 2 requests/s per endpoint (its pledge-time
+    budget: 1/s). A burst of backers through the API queues pledges; the next
+    backer's pledge is answered 202 `preparing`: the page says so with the
+    queue's estimate, mounts the card form once the payment is ready, and the
+    backer confirms and lands on their page, active."""
     from cashmob_local.driver import local_stack
 
     from .scenario import Scenario
 
-    with local_stack("--stripe-rate-limit", "1") as running, Scenario(browser, running) as s:
+    with local_stack("--stripe-rate-limit", "2") as running, Scenario(browser, running) as s:
         campaign = s.campaign()
-        busy = s.page(f"/app/?c={campaign['id']}")
-        for _ in range(3):  # spend Stripe's budget for this second
-            s.pledge(campaign, 500, card=None)
-        fill_pledge_form(busy, amount="25", name="Gus")
-        expect(busy.get_by_role("status")).to_contain_text("ready in about")
-        pay_with(busy, "pm_card_visa")
-        expect(busy.locator("#state")).to_contain_text("Active")
+        page = s.page(f"/app/?c={campaign['id']}")
+        answers = []
+        posted = []  # (when, the answer to the page's pledge)
+        polls = []  # when the page asked for its pledge
+
+        def note(response):
+            if response.request.method == "POST" and response.url.endswith("/pledges"):
+                posted.append((time.monotonic(), response))
+
+        def poll(request):
+            if request.method == "GET" and "/pledges/plg_" in request.url:
+                polls.append(time.monotonic())
+
+        page.on("response", note)
+        page.on("request", poll)
+        for _ in range(6):  # a burst: more than one Stripe slot's worth in this second
+            status, _ = s.pledge_at_once(campaign, 500)
+            answers.append(status)
+        assert 202 in answers, answers  # the budget is spent: the burst queues
+
+        page.get_by_label("Amount", exact=True).fill("25")
+        page.get_by_label("Email", exact=True).fill("gus@example.org")
+        page.get_by_label("Name shown to others", exact=True).fill("Gus")
+        page.get_by_role("button", name="Pledge", exact=True).click()
+
+        status = page.locator("#pledge-status")
+        expect(status).to_contain_text(
+            re.compile(r"Your pledge is recorded\..*ready in about \d+ seconds?")
+        )
+        [(answered, response)] = posted
+        assert response.status == 202
+        retry_after = int(response.header_value("retry-after"))
+        assert retry_after >= 1
+        # The payment is prepared at Stripe's pace, then the card form opens.
+        pay_with(page, "pm_card_visa")
+        expect(page).to_have_url(re.compile(r"/app/pledge\.html#c=cmp_.+&p=plg_.+&t=.+"))
+        expect(page.locator("#state")).to_contain_text("Active: your card is saved")
+        pledges = {p["email"]: p["status"] for p in s.owner_pledges(campaign)}
+        assert pledges["gus@example.org"] == "active"
+        # The page waited as long as the 202's Retry-After asked before asking again.
+        assert polls and polls[0] - answered >= retry_after - 0.25, (retry_after, polls)
+
+
+def test_a_payment_stripe_will_not_prepare_says_so_and_the_form_comes_back(scenario):
+    """Flash intake's `failed` (API.md): Stripe refused the pledge's object.
+    The page says why and gives the form back; the next try is a new pledge."""
+    campaign = scenario.campaign()
+    page = scenario.page(None)
+    keys = []
+
+    def pledges(route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) > 1:
+            route.continue_()
+            return
+        refused = {
+            "pledge": {
+                "id": "plg_refused",
+                "campaign_id": campaign["id"],
+                "amount": 2500,
+                "currency": "gbp",
+                "status": "pending",
+                "created_at": campaign["created_at"],
+            },
+            "pledge_token": "token",
+            "payment": {
+                "flow": "setup",
+                "status": "failed",
+                "intent_id": None,
+                "client_secret": None,
+                "publishable_key": "pk_test_local",
+                "error": {
+                    "code": "amount_too_small",
+                    "message": "Stripe could not prepare this payment; pledge again with other details.",
+                },
+            },
+        }
+        route.fulfill(status=201, json=refused)
+
+    page.route(re.compile(r"/campaigns/cmp_[^/]+/pledges$"), pledges)
+    page.goto(f"/app/?c={campaign['id']}")
+    page.get_by_label("Amount", exact=True).fill("25")
+    page.get_by_label("Email", exact=True).fill("ivy@example.org")
+    page.get_by_role("button", name="Pledge", exact=True).click()
+
+    expect(page.locator("#pledge-error")).to_have_text(
+        "Stripe could not prepare this payment; pledge again with other details."
+    )
+    expect(page.get_by_label("Test card", exact=True)).to_be_hidden()
+    expect(page.get_by_label("Amount", exact=True)).to_be_enabled()
+    page.get_by_role("button", name="Pledge", exact=True).click()
+
+    expect(page.get_by_label("Test card", exact=True)).to_be_visible()
+    assert len(keys) == 2 and keys[0] != keys[1]

@@ -208,7 +208,7 @@ async function submitPledge(event) {
   busy(button, true, "Pledging…");
   showStatus(status, "Recording your pledge…");
   try {
-    const { status: code, data } = await retrying("POST", `${campaignPath(id)}/pledges`, {
+    const { status: code, data, headers } = await retrying("POST", `${campaignPath(id)}/pledges`, {
       body: read.body,
       headers: { "Idempotency-Key": attempt.key },
     });
@@ -217,7 +217,19 @@ async function submitPledge(event) {
     $("#details").disabled = true;
     button.hidden = true;
     let payment = data.payment;
-    if (code === 202 || payment.status === "preparing") payment = await whenReady(payment, status);
+    if (code === 202 || payment.status === "preparing") {
+      payment = await whenReady(payment, status, Number(headers.get("Retry-After")));
+    }
+    if (payment.status === "failed") {
+      // Stripe would not make this payment: the form again, for another pledge.
+      $("#details").disabled = false;
+      button.hidden = false;
+      attempt = null;
+      throw new Error(
+        (payment.error && payment.error.message) ||
+          "Your payment could not be prepared. Your pledge was not counted; please try again later.",
+      );
+    }
     showStatus(status, "");
     await showPayment(payment, data.pledge);
   } catch (failure) {
@@ -237,27 +249,25 @@ async function submitPledge(event) {
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Flash intake (API.md): the pledge is recorded and its Stripe object is made
- * in arrival order; ask for it until it is ready. */
-async function whenReady(payment, status) {
+ * in arrival order; ask for it, first when the 202's Retry-After says, until
+ * it is ready (or failed). */
+async function whenReady(payment, status, retryAfter) {
   let estimate = payment.ready_in ?? 5;
+  let wait = retryAfter > 0 ? Math.min(retryAfter, 30) : Math.min(5, Math.max(1, estimate / 2));
   for (;;) {
     showStatus(
       status,
       `Your pledge is recorded. Many people are pledging right now: your card form will be ready in about ${Math.max(1, Math.round(estimate))} seconds.`,
     );
-    await pause(Math.min(5000, Math.max(1000, (estimate * 1000) / 2)));
+    await pause(wait * 1000);
     const { data } = await retrying("GET", pledgePath(pledged.c, pledged.p), {
       headers: { "X-Pledge-Token": pledged.t },
     });
     const current = data.payment || {};
-    if (current.status === "failed") {
-      throw new Error(
-        (current.error && current.error.message) ||
-          "Your payment could not be prepared. Your pledge was not counted; please try again later.",
-      );
-    }
+    if (current.status === "failed") return current;
     if (current.client_secret && current.status !== "preparing") return current;
     estimate = current.ready_in ?? Math.max(1, estimate / 2);
+    wait = Math.min(5, Math.max(1, estimate / 2));
   }
 }
 
