@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cashmob import container
 from cashmob.domain.messages import decode_intake
-from cashmob.messaging import intake_retry_delay
-from cashmob.observability import handler, logger
+from cashmob.messaging import back_off_failures, intake_retry_delay
+from cashmob.observability import handler
 from cashmob.service import intake
 
 
@@ -43,13 +43,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-    queue = container.current().intake
-    for record in event.get("Records", []):
-        if record["messageId"] in failed:
-            receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
-            try:
-                queue.retry_later(record["receiptHandle"], intake_retry_delay(receives))
-            except Exception:  # the visibility timeout still brings it back
-                logger.exception("could not delay a failed record")
+    back_off_failures(container.current().intake, event, response, intake_retry_delay)
     return response

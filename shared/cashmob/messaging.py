@@ -4,7 +4,7 @@ EventBridge)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -32,6 +32,25 @@ INTAKE_RETRY_MAX_SECONDS = 60
 
 def intake_retry_delay(receive_count: int) -> int:
     return min(2 ** max(receive_count - 1, 0), INTAKE_RETRY_MAX_SECONDS)
+
+
+def back_off_failures(
+    queue: Any,
+    event: dict[str, Any],
+    response: dict[str, Any],
+    delay: Callable[[int], int],
+) -> None:
+    """A worker's failed records (its partial batch response) come back after
+    `delay(receive count)` rather than the queue's visibility timeout; if that
+    cannot be set, the visibility timeout still brings them back."""
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    for record in event.get("Records", []):
+        if record["messageId"] in failed:
+            receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+            try:
+                queue.retry_later(record["receiptHandle"], delay(receives))
+            except Exception:
+                logger.exception("could not delay a failed record")
 
 
 # PutEvents takes at most 10 entries a request.
