@@ -53,12 +53,16 @@ class FakeGateway:
     # True = took the money, False = did nothing.
     outcome_unknown: dict[str, list[bool]] = field(default_factory=dict)
     charges: Counter = field(default_factory=Counter)  # pledge id -> successful answers
+    # pledge id -> what each successful charge or capture asked for (a fair share, or the amount)
+    amounts: dict[str, list[int]] = field(default_factory=dict)
     intents: dict[str, Intent] = field(default_factory=dict)
     keys: dict[str, Any] = field(default_factory=dict)  # idempotency key -> first answer
     refunds: dict[str, str] = field(default_factory=dict)  # intent id -> refund id
+    refunded: Counter = field(default_factory=Counter)  # pledge id -> given back (refund_pledge)
     looked_up: list[str] = field(default_factory=list)  # "pledge:attempt" charged look-up first
     # pledge id -> the code Stripe refuses its pledge-time object with (for good)
     start_refusals: dict[str, str] = field(default_factory=dict)
+    forgotten: Counter = field(default_factory=Counter)  # pledge id -> erasures asked of Stripe
 
     def _call(self, name: str, key: str) -> None:
         if self.unavailable:
@@ -141,6 +145,7 @@ class FakeGateway:
     def _counted(self, pledge: Pledge, result: ChargeResult) -> ChargeResult:
         if result.status is ChargeStatus.SUCCEEDED:
             self.charges[pledge.id] += 1
+            self.amounts.setdefault(pledge.id, []).append(pledge.to_charge)
         return result
 
     def charge(self, pledge: Pledge, *, attempt: int, look_up_first: bool) -> ChargeResult:
@@ -229,6 +234,26 @@ class FakeGateway:
         intent = self.intents[intent_id]
         assert intent.status == "succeeded" and intent.pledge_id == pledge.id, intent
         return self.refunds.setdefault(intent_id, f"re_{intent_id}")
+
+    def refund_pledge(self, pledge: Pledge, intent_id: str, *, look_up_first: bool) -> str:
+        """A collected pledge's refund in flight, under the key of its number;
+        a replayed key answers the refund it made. `refunded` keeps the money."""
+        r = pledge.refunds
+        key = f"pledge:{pledge.id}:refund-{r.number}"
+        self._call("refund_pledge", key)
+        if key in self.keys:
+            return self.keys[key]
+        intent = self.intents.get(intent_id)
+        assert intent is not None and intent.status == "succeeded", intent
+        refund_id = f"re_{pledge.id}_{r.number}"
+        self.keys[key] = refund_id
+        self.refunded[pledge.id] += r.pending
+        return refund_id
+
+    def forget_backer(self, pledge: Pledge) -> None:
+        """The Customer's email unset (erasure): `forgotten` counts the pledge."""
+        self._call("forget_backer", f"pledge:{pledge.id}:forget-customer")
+        self.forgotten[pledge.id] += 1
 
 
 @dataclass

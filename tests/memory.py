@@ -23,10 +23,12 @@ from cashmob.domain import (
     PledgeStatus,
     Tally,
 )
+from cashmob.domain.conditions import Bucket, Crowd, crowd_from_buckets
 from cashmob.domain.errors import CampaignClosed, ConcurrentUpdate, Conflict, NotFound
 from cashmob.domain.messages import IntakeMessage, Message, decode, decode_intake, encode
 from cashmob.ports import EventRecord, IntakeProgress, Page
 from cashmob.store import DuplicateEvent, cursor
+from cashmob.store.counter_keys import counter_key, threshold_of
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -145,10 +147,14 @@ class MemoryStore:
         for _, campaign_id in sorted(due)[:limit]:
             yield campaign_id
 
-    def progress(self, campaign_id: str) -> Tally:
+    def crowd(self, campaign_id: str) -> Crowd:
         with self._lock:
-            shards = [t for (c, _), t in self._counters.items() if c == campaign_id]
-        return Tally(sum(t.amount for t in shards), sum(t.backers for t in shards))
+            items = [(k, t) for (c, k), t in self._counters.items() if c == campaign_id]
+        return crowd_from_buckets(Bucket(threshold_of(k), t.amount, t.backers) for k, t in items)
+
+    def progress(self, campaign_id: str) -> Tally:
+        crowd = self.crowd(campaign_id)
+        return Tally(crowd.amount, crowd.backers)
 
     # ---------------------------------------------------------------- pledges
 
@@ -225,7 +231,7 @@ class MemoryStore:
             revision = (before.revision or 0) + 1
             self._pledges[key] = _stored(after, revision=revision)
             if delta:
-                shard = (after.campaign_id, after.counter_shard)
+                shard = (after.campaign_id, counter_key(after.min_backers, after.counter_shard))
                 tally = self._counters.get(shard, Tally())
                 self._counters[shard] = Tally(
                     tally.amount + delta * after.amount.amount, tally.backers + delta

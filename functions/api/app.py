@@ -26,14 +26,23 @@ from cashmob.schemas import (
     CreateCampaign,
     CreatePledge,
     ErrorBody,
+    OrganizerOut,
+    OwnerPledge,
     OwnerPledgeList,
+    PayoutLink,
     PledgeCreated,
     PledgeDetail,
     PledgeOut,
+    RefundCampaign,
+    RefundPledgeIn,
+    StartPayouts,
 )
 from cashmob.service import campaigns as campaign_cases
+from cashmob.service import erasure as erasure_cases
 from cashmob.service import export as export_cases
+from cashmob.service import payouts as payout_cases
 from cashmob.service import pledges as pledge_cases
+from cashmob.service import refunds as refund_cases
 
 ORIGIN = "*"
 CORS = CORSConfig(
@@ -44,6 +53,7 @@ CORS = CORSConfig(
 app = APIGatewayHttpResolver(cors=CORS, enable_validation=True)
 campaigns = APIGatewayHttpRouter()
 pledges = APIGatewayHttpRouter()
+organizers = APIGatewayHttpRouter()
 
 CampaignId = Annotated[str, Path(min_length=1, max_length=64)]
 PledgeId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -73,7 +83,8 @@ def _responses(model: Any, *errors: int, success: int = 200) -> dict[int, Any]:
 # Our own table of the routes declared below (Powertools keeps its private):
 # the request guard reads it, and so does the 405 answer.
 routes = guard.Routes()
-MOUNTS = {campaigns: "/campaigns", pledges: "/campaigns"}  # included by prefix, below
+# included by prefix, below
+MOUNTS = {campaigns: "/campaigns", pledges: "/campaigns", organizers: "/organizers"}
 SECURITY = [{"OrganizerJwt": []}]
 
 
@@ -162,6 +173,27 @@ def get_campaign(campaign_id: CampaignId) -> CampaignOut:
 )
 def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
     return campaign_cases.cancel(container.current(), campaign_id, organizer())  # type: ignore[return-value]
+
+
+@route(
+    campaigns,
+    "POST",
+    "/<campaign_id>/refund",
+    organizer=True,
+    responses={
+        **_responses(CampaignOut, 400, 401, 403, 404, 409, 413, 422, success=202),
+        200: {
+            "description": "Asked again: the campaign as it is (refunding or refunded)",
+            "content": {"application/json": {"model": CampaignOut}},
+        },
+    },
+    summary="Refund every backer of a campaign that succeeded (organizer)",
+)
+def refund_campaign(campaign_id: CampaignId, body: RefundCampaign) -> Response[CampaignOut]:
+    result, status = refund_cases.refund_campaign(
+        container.current(), campaign_id, organizer(), body.reason
+    )
+    return Response(status, http.JSON, result)  # type: ignore[arg-type]
 
 
 @route(
@@ -293,6 +325,65 @@ def cancel_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> PledgeOut:
     return pledge_cases.cancel(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
+
+
+@route(
+    pledges,
+    "POST",
+    "/<campaign_id>/pledges/<pledge_id>/erase",
+    responses=_responses(OwnerPledge, 401, 403, 404, 422),
+    summary="Erase the backer's personal data (backer)",
+)
+def erase_pledge(
+    campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
+) -> OwnerPledge:
+    return erasure_cases.erase(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- organizers
+
+
+@route(
+    organizers,
+    "GET",
+    "/me",
+    organizer=True,
+    responses=_responses(OrganizerOut, 401),
+    summary="The organizer's payout account (organizer)",
+)
+def get_organizer() -> OrganizerOut:
+    return payout_cases.organizer(container.current(), organizer())  # type: ignore[return-value]
+
+
+@route(
+    organizers,
+    "POST",
+    "/me/payouts",
+    organizer=True,
+    responses=_responses(PayoutLink, 400, 401, 409, 413, 422),
+    summary="Stripe Connect onboarding link for payouts (organizer)",
+)
+def start_payouts(body: StartPayouts) -> PayoutLink:
+    return payout_cases.start_onboarding(container.current(), organizer(), body.return_url)  # type: ignore[return-value]
+
+
+@route(
+    pledges,
+    "POST",
+    "/<campaign_id>/pledges/<pledge_id>/refund",
+    organizer=True,
+    responses=_responses(PledgeOut, 400, 401, 403, 404, 409, 413, 422, 502, 503),
+    summary="Refund one pledge, in full or in part (organizer)",
+)
+def refund_pledge(campaign_id: CampaignId, pledge_id: PledgeId, body: RefundPledgeIn) -> PledgeOut:
+    return refund_cases.refund_pledge(  # type: ignore[return-value]
+        container.current(),
+        campaign_id,
+        pledge_id,
+        organizer(),
+        amount=body.amount,
+        reason=body.reason,
+    )
 
 
 for router, prefix in MOUNTS.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import reconciling
+
 
 def parser() -> argparse.ArgumentParser:
     """The `cashmob` command's arguments."""
@@ -32,6 +34,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="the emulator's settlement currency (default: $STRIPE_ACCOUNT_CURRENCY or gbp)",
     )
+    local.add_argument(
+        "--payouts",
+        action="store_true",
+        help="pay organizers out with Stripe Connect (template PayoutsEnabled=true)",
+    )
 
     emulator = commands.add_parser("stripe-emulator", help="run the Stripe emulator alone")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -47,8 +54,16 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a scripted cashmob against the local stack")
     demo.add_argument("--url", default=None, help="a running `cashmob local` (default: start one)")
     demo.add_argument("--backers", type=int, default=2000)
-    demo.add_argument("--variant", choices=["success", "missed", "both"], default="both")
+    demo.add_argument(
+        "--variant",
+        choices=["success", "missed", "both", "refused", "fixed-price", "conditional"],
+        default="both",
+        help="refused: the FT ad the newspaper refused: ~200 backers charged, then refunded; "
+        "fixed-price: the FT ad overfunded, each backer charged a fair share (~300 backers); "
+        "conditional: a campaign that tips because conditional pledges meet each other",
+    )
     demo.add_argument("--workers", type=int, default=8, help="backers pledging at once")
+    reconciling.add_parser(commands)  # `cashmob reconcile`
     return root
 
 
@@ -66,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import main as demo
 
         return demo(args)
+    if args.command == "reconcile":
+        return reconciling.main(args)
     print(f"cashmob: unknown command {args.command}", file=sys.stderr)
     return 2
 

@@ -25,8 +25,10 @@ from typing import Any
 
 import stripe
 
+from . import mail
 from .driver import Api, local_stack, stripe_client
 
+DEFAULT_BACKERS = 2000  # `cashmob demo --backers`
 # What the demo's backers do: (share, payment method, what happens).
 BACKERS = [
     (0.88, "pm_card_visa", "pays"),
@@ -118,9 +120,11 @@ def run_campaign(
     workers: int,
     at_deadline: Callable[[datetime], None] | None = None,
     tag: str = "",
+    mix: list[tuple[float, str, str]] | None = None,
 ) -> dict[str, Any]:
     """One campaign from its creation to its settlement; `at_deadline(deadline)`
-    moves the clock past its deadline (by default, straight away)."""
+    moves the clock past its deadline (by default, straight away). `mix`: what
+    the backers do (default BACKERS)."""
     started = time.monotonic()
     rng = random.Random(seed)
     now = _parse(api.now())
@@ -138,9 +142,10 @@ def run_campaign(
     )
     print(f"\n{title}: campaign {campaign['id']}, goal £{goal / 100:,.2f}, {backers} backers")
     plans = []
-    weights = [share for share, _, _ in BACKERS]
+    mix = BACKERS if mix is None else mix
+    weights = [share for share, _, _ in mix]
     for i in range(backers):
-        _, pm, fate = rng.choices(BACKERS, weights=weights)[0]
+        _, pm, fate = rng.choices(mix, weights=weights)[0]
         plans.append((i, rng.choice([300, 500, 1000, 1500, 2500]), pm, fate))
     tally = Tally()
     tty = None if not tag else False  # side by side: a line per tenth, not two bars on one line
@@ -288,13 +293,14 @@ def table(result: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _stack(url: str | None) -> Iterator[tuple[Api, str]]:
+def _stack(url: str | None, *options: str) -> Iterator[tuple[Api, str]]:
+    """`url`'s stack as it is, else a new `cashmob local` with `options`."""
     if url:
         api = Api(url)
         yield api, api.status()["stripe"]["url"]
         return
     print("starting cashmob local (use --url to run against one already running) ...")
-    with local_stack() as running:
+    with local_stack(*options) as running:
         yield running.api, running.stripe_url
 
 
@@ -315,6 +321,10 @@ def _side_by_side(
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.variant == "refused":
+        return _refused(args)
+    if args.variant in ("fixed-price", "conditional"):
+        return _fair(args)
     started = time.monotonic()
     variants = []
     if args.variant in ("success", "both"):
@@ -346,6 +356,8 @@ def main(args: argparse.Namespace) -> int:
             results = [run_campaign(api, client, workers=args.workers, **variant)]
         else:
             results = _side_by_side(api, client, variants, args.workers)
+        emails = mail.summary(api)  # what the notifier sent, by kind
+    print(f"\n{emails}")
     for result in results:
         print(f"\n{result['campaign']['title']}\n")
         print(table(result))
@@ -354,5 +366,62 @@ def main(args: argparse.Namespace) -> int:
         if doubles or wrong:
             print(f"\nERROR: double charges {doubles}, charges on a failed campaign: {wrong}")
             return 1
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+# `--variant refused` plays about this many backers unless --backers says otherwise.
+REFUSED_BACKERS = 200
+
+
+def _refused(args: argparse.Namespace) -> int:
+    """The FT ad the newspaper refused: collected, then every backer refunded.
+    Its own stack has payouts on (the payout is reversed, then reconciled);
+    with --url it plays whatever that stack has."""
+    from . import refused
+
+    started = time.monotonic()
+    backers = REFUSED_BACKERS if args.backers == DEFAULT_BACKERS else args.backers
+    with _stack(args.url, "--payouts") as (api, stripe_url):  # the payout is reversed too
+        api.timeout = max(api.timeout, 120.0)
+        client = stripe_client(stripe_url)
+        result = refused.run(api, client, stripe_url, backers=backers, workers=args.workers)
+    print(f"\n{result['campaign']['title']}: {refused.REASON}\n")
+    print(refused.table(result))
+    found = refused.problems(result)
+    if found:
+        print("\nERROR: " + "; ".join(found))
+        return 1
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _fair(args: argparse.Namespace) -> int:
+    """Issue 16's stories (`fair_demo`): `fixed-price`, the FT ad overfunded
+    and each backer charged a fair share; `conditional`, a campaign that
+    tips only because conditional pledges meet each other."""
+    from . import fair_demo
+
+    started = time.monotonic()
+    fixed = args.variant == "fixed-price"
+    default = (
+        fair_demo.DEFAULT_FIXED_PRICE_BACKERS if fixed else fair_demo.DEFAULT_CONDITIONAL_BACKERS
+    )
+    backers = default if args.backers == DEFAULT_BACKERS else args.backers
+    with _stack(args.url) as (api, stripe_url):
+        api.timeout = max(api.timeout, 120.0)
+        client = stripe_client(stripe_url)
+        if fixed:
+            result = fair_demo.run_fixed_price(api, client, backers=backers, workers=args.workers)
+            table, found = fair_demo.fixed_price_table, fair_demo.fixed_price_problems
+        else:
+            result = fair_demo.run_conditional(api, client, backers=backers, workers=args.workers)
+            table, found = fair_demo.conditional_table, fair_demo.conditional_problems
+    print(f"\n{result['campaign']['title']}\n")
+    print(table(result))
+    problems = found(result)
+    if problems:
+        print("\nERROR: " + "; ".join(problems))
+        return 1
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     return 0

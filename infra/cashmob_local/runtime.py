@@ -5,7 +5,9 @@ consumer at a time, as moto's SQS does) and the settlement schedule as a tick.""
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +60,29 @@ def schedules(template_functions: dict[str, dict[str, Any]]) -> list[str]:
         for event in props.get("Events", {}).values()
         if event["Type"] in ("ScheduleV2", "Schedule")
     ]
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|hour|day)s?\)")
+_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+# Schedules at least this slow run when the stack's clock has moved that far
+# since their last run; quicker ones (the settlement sweep) run every tick.
+SLOW_SCHEDULE = 3600
+
+
+def periods(template_functions: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Scheduled functions with a slow `rate(...)` (an hour or more): their
+    period in seconds (a daily reconciliation runs once per day of the
+    stack's clock, not at every tick)."""
+    found = {}
+    for function, props in template_functions.items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] not in ("ScheduleV2", "Schedule"):
+                continue
+            p = event.get("Properties", {})
+            rate = _RATE.fullmatch(str(p.get("ScheduleExpression") or p.get("Schedule") or ""))
+            if rate and int(rate.group(1)) * _UNIT[rate.group(2)] >= SLOW_SCHEDULE:
+                found[function] = int(rate.group(1)) * _UNIT[rate.group(2)]
+    return found
 
 
 class QueuePoller(threading.Thread):
@@ -135,13 +160,24 @@ class Ticker(threading.Thread):
     """Invokes the scheduled functions every `every` seconds."""
 
     def __init__(
-        self, functions: list[str], every: float, invoke: Invoke, stop: threading.Event
+        self,
+        functions: list[str],
+        every: float,
+        invoke: Invoke,
+        stop: threading.Event,
+        *,
+        periods: dict[str, int] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(daemon=True, name="schedule-tick")
         self.functions = functions
         self.every = every
         self.invoke = invoke
         self.stop_event = stop
+        # Slow schedules (`periods`): run once their period has passed on `now`.
+        self.periods = periods or {}
+        self.now = now or time.time
+        self.last_run: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop_event.wait(self.every):
@@ -149,7 +185,20 @@ class Ticker(threading.Thread):
 
     def tick(self) -> None:
         for function in self.functions:
+            if not self._due(function):
+                continue
             try:
                 self.invoke(function, {"source": "cashmob.local.tick"})
             except Exception:
                 logger.exception("scheduled invocation failed", extra={"function": function})
+
+    def _due(self, function: str) -> bool:
+        period = self.periods.get(function)
+        if period is None:
+            return True
+        now = self.now()
+        last = self.last_run.setdefault(function, now)  # first run: a period after start
+        if now - last < period:
+            return False
+        self.last_run[function] = now
+        return True

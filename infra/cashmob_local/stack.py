@@ -17,6 +17,7 @@ import secrets
 import signal
 import threading
 from argparse import Namespace
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -28,7 +29,7 @@ from cashmob.config import Settings
 from cashmob.container import Services
 from cashmob.error_body import error_body
 
-from . import openapi, runtime, template, webapp
+from . import mail, openapi, reconciling, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
 from .stripe_emulator import Faults, StripeEmulator
 
@@ -200,6 +201,13 @@ class Stack:
         refs.update(template.parameter_defaults())
         refs["StripePublishableKey"] = os.environ["STRIPE_PUBLISHABLE_KEY"]
         refs["StripeIntakeRequestsPerSecond"] = str(intake_budget(args.stripe_rate_limit))
+        # Reconciliation reads at the emulator's pace too: as fast as it
+        # allows (unlimited without `--stripe-rate-limit`).
+        refs["ReconcileRequestsPerSecond"] = refs["StripeIntakeRequestsPerSecond"]
+        if getattr(args, "payouts", False):
+            refs["PayoutsEnabled"] = "true"  # Stripe Connect payouts (`--payouts`)
+        refs.update(mail.local_parameters(api_url))  # backers' emails through moto's SES
+        mail.start(refs, queue_urls)
         functions = template.resources("AWS::Serverless::Function")
         concurrency = int(refs.get("SettlementConcurrency", "2"))
         # The workers all run in this one process and share one Stripe pacer:
@@ -246,7 +254,13 @@ class Stack:
                 poller.start()
                 self.threads.append(poller)
         self.ticker = runtime.Ticker(
-            runtime.schedules(functions), args.tick, self.scheduled, self.stop_event
+            runtime.schedules(functions),
+            args.tick,
+            self.scheduled,
+            self.stop_event,
+            # The daily reconciliation runs once per day of the stack's clock.
+            periods=runtime.periods(functions),
+            now=lambda: self.clock.now().timestamp(),
         )
         self.ticker.start()
         self.threads.append(self.ticker)
@@ -255,6 +269,11 @@ class Stack:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with container.scoped(self.services[function]):
             return invoke_in_process(function, event)
+
+    def reconcile_scoped(self, run: Callable[[], Any]) -> Any:
+        """Runs `run` with ReconcileFunction's services (`/_local/reconcile`)."""
+        with container.scoped(self.services["ReconcileFunction"]):
+            return run()
 
     def scheduled(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """A schedule tick: Stripe's own clock first (holds lapse after 7 days,
@@ -350,6 +369,9 @@ class Stack:
             "/_local/clock": move_clock,
             "/_local/tick": tick,
             "/_local/status": status,
+            "/_local/mail": lambda _: _json({"messages": mail.messages()}),
+            # `cashmob reconcile --url`: with ReconcileFunction's settings.
+            "/_local/reconcile": reconciling.local_route(self.reconcile_scoped),
             "/openapi.json": lambda _: Response(spec, mimetype="application/json"),
             "/docs": lambda _: Response(docs, mimetype="text/html"),
             **webapp.routes(

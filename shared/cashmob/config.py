@@ -39,6 +39,9 @@ class Settings(BaseModel):
     stripe_secret_key_param: str = ""
     stripe_webhook_secret: str = ""
     stripe_webhook_secret_param: str = ""
+    # The Connect webhook endpoint's own signing secret (payouts), if any.
+    stripe_connect_webhook_secret: str = ""
+    stripe_connect_webhook_secret_param: str = ""
     pledge_token_secret: str = ""
     pledge_token_secret_param: str = ""
     stripe_publishable_key: str = "pk_test_local"
@@ -75,6 +78,24 @@ class Settings(BaseModel):
     intake_stale_seconds: int = Field(default=60, ge=1)
     page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Emails to backers (the notifier): off unless the deployment turns them
+    # on; the SES identity they are sent from; the front end whose backer page
+    # (pledge.html) their links open.
+    email_enabled: bool = False
+    email_sender: str = ""
+    public_site_url: str = ""
+    # Personal data (email, name, message) is erased this long after a
+    # campaign ends (the retention sweep).
+    personal_data_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Payouts with Stripe Connect (template PayoutsEnabled): off, the platform
+    # account keeps the money. The platform fee, in basis points of what a
+    # campaign keeps (domain.payout: rounded half up).
+    payouts_enabled: bool = False
+    platform_fee_basis_points: int = Field(default=500, ge=0, le=10_000)
+    # Reconciliation: Stripe reads per second (paced), and how far back the
+    # daily run looks (campaigns whose deadline is that recent).
+    reconcile_requests_per_second: float = Field(default=10.0, ge=0)
+    reconcile_lookback_days: int = Field(default=120, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _secret_sources(self) -> Settings:

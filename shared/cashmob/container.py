@@ -17,7 +17,9 @@ from .secrets import Secrets
 from .store import Store
 
 if TYPE_CHECKING:
+    from .payments.connect import ConnectGateway
     from .service.budget import StripeBudget
+    from .store.organizers import PayoutBook
 
 
 class Services:
@@ -37,6 +39,8 @@ class Services:
         intake: ports.IntakeQueue | None = None,
         events: ports.EventPublisher | None = None,
         budget: StripeBudget | None = None,
+        mailer: ports.Mailer | None = None,
+        mail_log: ports.MailLog | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -46,6 +50,9 @@ class Services:
         self._intake = intake
         self._events = events
         self._budget = budget
+        self._mailer = mailer
+        self._mail_log = mail_log
+        self._retention: ports.RetentionLog | None = None
         self._secrets: Secrets | None = None
 
     @property
@@ -120,6 +127,73 @@ class Services:
     @events.setter
     def events(self, events: ports.EventPublisher) -> None:
         self._events = events
+
+    @property
+    def mailer(self) -> ports.Mailer:
+        """SES, sending as the configured identity (the notifier's)."""
+        if self._mailer is None:
+            from .notify.ses import SesMailer
+
+            self._mailer = SesMailer(self.settings.email_sender, self.settings.aws_region)
+        return self._mailer
+
+    @mailer.setter
+    def mailer(self, mailer: ports.Mailer) -> None:
+        self._mailer = mailer
+
+    @property
+    def mail_log(self) -> ports.MailLog:
+        """Which emails went out, on the processed-events table."""
+        if self._mail_log is None:
+            from .store.mail import MailTable
+
+            self._mail_log = MailTable(self.settings)
+        return self._mail_log
+
+    @mail_log.setter
+    def mail_log(self, mail_log: ports.MailLog) -> None:
+        self._mail_log = mail_log
+
+    @property
+    def retention(self) -> ports.RetentionLog:
+        """The retention sweep's marks, on the processed-events table."""
+        if self._retention is None:
+            from .store.retention import RetentionTable
+
+            self._retention = RetentionTable(self.settings)
+        return self._retention
+
+    @retention.setter
+    def retention(self, retention: ports.RetentionLog) -> None:
+        self._retention = retention
+
+    @property
+    def connect(self) -> ConnectGateway:
+        """Stripe Connect (payouts) and reconciliation's reads (payments.connect)."""
+        gateway = self.__dict__.get("_connect")
+        if gateway is None:
+            from .payments.connect import StripeConnect
+
+            gateway = self._connect = StripeConnect(self.settings, self.secrets)
+        return gateway
+
+    @connect.setter
+    def connect(self, gateway: ConnectGateway) -> None:
+        self._connect = gateway
+
+    @property
+    def payout_book(self) -> PayoutBook:
+        """Organizers' accounts and campaigns' payouts (store.organizers)."""
+        book = self.__dict__.get("_payout_book")
+        if book is None:
+            from .store.organizers import PayoutBook
+
+            book = self._payout_book = PayoutBook(self.settings)
+        return book
+
+    @payout_book.setter
+    def payout_book(self, book: PayoutBook) -> None:
+        self._payout_book = book
 
     def _stripe(self) -> ports.PaymentsGateway:
         from .payments.stripe_gateway import StripeGateway  # deferred: stripe is a heavy import

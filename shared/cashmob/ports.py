@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from .clock import Clock
 from .domain import Campaign, CampaignStatus, Pledge, PledgeStatus, Tally
+from .domain.conditions import Crowd
 from .domain.events import DomainEvent
 from .domain.messages import IntakeMessage, Message
+from .notify.emails import Email
 from .payments.gateway import PaymentsGateway
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "IntakeLedger",
     "IntakeProgress",
     "IntakeQueue",
+    "MailLog",
+    "Mailer",
     "Page",
     "PaymentsGateway",
     "PledgeRepository",
@@ -77,7 +81,13 @@ class CampaignRepository(Protocol):
         ...
 
     def progress(self, campaign_id: str) -> Tally:
-        """What the counted pledges add up to (moved by `save_pledge`)."""
+        """What the counted pledges add up to (moved by `save_pledge`): the
+        unconditional ones and the conditions the current crowd meets."""
+        ...
+
+    def crowd(self, campaign_id: str) -> Crowd:
+        """The counters' progress with the conditions resolved: what counts
+        now, and every active pledge (`domain.conditions.Crowd`)."""
         ...
 
 
@@ -208,3 +218,39 @@ class EventPublisher(Protocol):
     def publish(self, event: DomainEvent) -> None: ...
 
     def publish_all(self, events: Iterable[DomainEvent]) -> None: ...
+
+
+class Mailer(Protocol):
+    """Sends one email to a backer (SES in a deployment: `cashmob.notify.ses`)."""
+
+    def send(self, email: Email, *, sent_at: datetime) -> None: ...
+
+
+class MailLog(Protocol):
+    """Which emails went out (`cashmob.store.mail`), so that a redelivered
+    event sends nothing twice. A key names one email (pledge, kind, and the
+    event for kinds that repeat); it holds no personal data."""
+
+    def claim(self, key: str, now: datetime, *, lease: timedelta) -> bool:
+        """True if the caller may send the email `key`: nobody sent it, and
+        nobody is sending it (a claim older than `lease` is abandoned)."""
+        ...
+
+    def sent(self, key: str, now: datetime) -> None:
+        """The email `key` went out: no claim succeeds again."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Sending failed: the next delivery may try again."""
+        ...
+
+
+class RetentionLog(Protocol):
+    """What the retention sweep has done (`cashmob.store.retention`): marks
+    by key (a campaign erased, an hour with nothing due)."""
+
+    def marked(self, key: str) -> bool: ...
+
+    def mark(self, key: str, now: datetime, *, keep: timedelta | None = None) -> None:
+        """Records `key` (forgotten after `keep`; None: kept)."""
+        ...

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .domain import CampaignStatus, FundingModel, PledgeStatus
+from .domain.conditions import MAX_CONDITION
 
 Currency = Annotated[str, Field(pattern=r"^[a-z]{3}$", examples=["gbp"])]
 Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999, description="Integer minor units")]
@@ -63,6 +64,10 @@ class CreateCampaign(Strict):
     min_pledge: MoneyIn | None = None
 
 
+class Condition(Strict):
+    min_backers: Annotated[StrictInt, Field(ge=1, le=MAX_CONDITION)]
+
+
 class CreatePledge(Strict):
     amount: Amount
     currency: Currency
@@ -89,6 +94,10 @@ class CreatePledge(Strict):
         ]
         | None
     ) = None
+    condition: Condition | None = Field(
+        default=None,
+        description='"Count me in only if at least min_backers backers pledge in all."',
+    )
 
 
 class MoneyOut(BaseModel):
@@ -107,6 +116,17 @@ class SettlementOut(BaseModel):
     failed: int
     pending_action: int
     settled_at: str
+    refunded: int = Field(
+        default=0,
+        description="What was given back of `collected` (the campaign's refund), minor units.",
+    )
+
+
+class PayoutOut(BaseModel):
+    status: Literal["not_ready", "pending", "paid", "reversed"]
+    amount: int = Field(description="What the organizer receives, minor units.")
+    fee: int = Field(description="The platform fee, minor units (rounded half up).")
+    transfer_id: str | None
 
 
 class CampaignOut(BaseModel):
@@ -121,9 +141,19 @@ class CampaignOut(BaseModel):
     deadline: str
     status: CampaignStatus
     pledged: Pledged
+    pledged_if_conditions_met: Pledged = Field(
+        description="Every active pledge, conditional or not (`pledged` counts the "
+        "conditional ones only once the crowd meets them; after settlement both "
+        "are what was collected)."
+    )
     percent_funded: int
     created_at: str
     settlement: SettlementOut | None
+    payout: PayoutOut | None = Field(
+        default=None,
+        description="What the organizer receives after a success (collected - refunded - "
+        "platform fee), paid by Stripe Connect; null when payouts are off.",
+    )
 
 
 class CampaignList(BaseModel):
@@ -138,6 +168,43 @@ class PledgeOut(BaseModel):
     currency: str
     status: PledgeStatus
     created_at: str
+    charged: int = Field(
+        description="What the pledge's collection took: the amount, or less for a "
+        "fixed_price campaign's fair share; 0 until collected."
+    )
+    condition: Condition | None = None
+    refunded_amount: int | None = Field(
+        default=None,
+        description="What was given back of `charged` (all of it: status `refunded`); "
+        "absent until a refund.",
+    )
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# Why the organizer gives the money back (kept on the campaign or pledge, and
+# sent in the Stripe Refund's metadata, whose values hold 500 characters).
+RefundReason = Annotated[
+    str,
+    Field(min_length=1, max_length=500, description=ONE_LINE_DOC + " Not blank."),
+    ONE_LINE,
+    AfterValidator(_not_blank),
+]
+
+
+class RefundCampaign(Strict):
+    reason: RefundReason
+
+
+class RefundPledgeIn(Strict):
+    amount: Amount | None = Field(
+        default=None, description="Minor units to give back; absent: all that is left."
+    )
+    reason: RefundReason
 
 
 class PaymentError(BaseModel):
@@ -173,7 +240,7 @@ class PledgeDetail(PledgeOut):
 
 
 class OwnerPledge(PledgeOut):
-    email: str
+    email: str | None  # null once erased
     display_name: str | None
     anonymous: bool
     hide_amount: bool
@@ -205,3 +272,29 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class OrganizerPayouts(BaseModel):
+    status: Literal["none", "onboarding", "enabled"]
+    account_id: str | None
+    available: bool = Field(
+        description="Whether this platform pays organizers out (PayoutsEnabled); "
+        "onboarding leads nowhere when false."
+    )
+
+
+class OrganizerOut(BaseModel):
+    id: str
+    payouts: OrganizerPayouts
+
+
+class StartPayouts(Strict):
+    return_url: Annotated[
+        str,
+        Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$", description=ONE_LINE_DOC),
+        ONE_LINE,
+    ]
+
+
+class PayoutLink(BaseModel):
+    url: str = Field(description="Stripe Connect's onboarding page for the organizer's account.")

@@ -32,6 +32,20 @@ class Secrets:
         )
 
     @property
+    def stripe_connect_webhook_secret(self) -> str:
+        """The signing secret of the Connect webhook endpoint (events from
+        organizers' connected accounts: `account.updated`), which Stripe signs
+        with a secret of its own; "" when none is configured."""
+        s = self._settings
+        if not (s.stripe_connect_webhook_secret or s.stripe_connect_webhook_secret_param):
+            return ""
+        return self._get(
+            s.stripe_connect_webhook_secret,
+            s.stripe_connect_webhook_secret_param,
+            "STRIPE_CONNECT_WEBHOOK_SECRET",
+        )
+
+    @property
     def pledge_token_secret(self) -> str:
         s = self._settings
         return self._get(s.pledge_token_secret, s.pledge_token_secret_param, "PLEDGE_TOKEN_SECRET")

@@ -10,13 +10,18 @@ from .domain import Campaign, Pledge, Tally
 
 def progress_of(campaign: Campaign, live: Tally) -> Tally:
     """`pledged`: active pledges while live; collected ones once settled."""
-    if campaign.settlement is not None:
-        return Tally(campaign.settlement.collected, campaign.settlement.collected_backers)
+    s = campaign.settlement
+    if s is not None:
+        pledged = s.collected if s.collected_pledged is None else s.collected_pledged
+        return Tally(pledged, s.collected_backers)
     return live
 
 
-def campaign_json(campaign: Campaign, live: Tally) -> dict[str, Any]:
+def campaign_json(campaign: Campaign, live: Tally, every: Tally | None = None) -> dict[str, Any]:
+    """`live`: the counted pledges (conditions resolved); `every`: every
+    active pledge, conditional or not (`pledged_if_conditions_met`)."""
     tally = progress_of(campaign, live)
+    everyone = tally if campaign.settlement is not None or every is None else every
     s = campaign.settlement
     return {
         "id": campaign.id,
@@ -34,6 +39,11 @@ def campaign_json(campaign: Campaign, live: Tally) -> dict[str, Any]:
             "currency": campaign.currency,
             "backers": tally.backers,
         },
+        "pledged_if_conditions_met": {
+            "amount": everyone.amount,
+            "currency": campaign.currency,
+            "backers": everyone.backers,
+        },
         "percent_funded": tally.amount * 100 // campaign.goal.amount,
         "created_at": to_rfc3339(campaign.created_at),
         "settlement": None
@@ -45,7 +55,9 @@ def campaign_json(campaign: Campaign, live: Tally) -> dict[str, Any]:
             "failed": s.failed,
             "pending_action": s.pending_action,
             "settled_at": to_rfc3339(s.settled_at),
+            "refunded": s.refunded,
         },
+        "payout": None,  # service.payouts fills it in when payouts are on
     }
 
 
@@ -57,9 +69,14 @@ def pledge_json(pledge: Pledge, *, private: bool = False) -> dict[str, Any]:
         "currency": pledge.amount.currency,
         "status": pledge.status.value,
         "created_at": to_rfc3339(pledge.created_at),
+        "charged": pledge.charged,
+        "condition": None if pledge.min_backers is None else {"min_backers": pledge.min_backers},
     }
     if pledge.failure_reason:
         body["failure_reason"] = pledge.failure_reason
+    if pledge.refunds.refunded:
+        # Given back of what was charged (all of it: the pledge is `refunded`).
+        body["refunded_amount"] = pledge.refunds.refunded
     if pledge.late_refunds:
         # Money Stripe took after the pledge was finished, given back.
         body["late_payments_refunded"] = list(pledge.late_refunds)

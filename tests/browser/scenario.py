@@ -34,6 +34,10 @@ class Scenario:
 
     def __exit__(self, *exc: object) -> None:
         for context in self.contexts:
+            # A test's route handlers may be mid-fetch for a page that keeps
+            # polling: drop them first, so closing never waits on one.
+            for page in context.pages:
+                page.unroute_all(behavior="ignoreErrors")
             context.close()
         if exc[0] is None:
             assert not self.errors, f"script errors on the pages: {self.errors}"

@@ -64,7 +64,20 @@ def story(s: Scenario) -> dict[str, Any]:
         mine = s.pledge(ad, amount, email=f"{name.lower()}@example.org", display_name=name, **extra)
     s.campaign(days=40, goal=80000, title="New benches for Riverside Park")
     s.campaign(days=5, goal=30000, title="Legal fund: keep the library open")
-    return {"ad": ad, "mine": mine}
+    # A fixed price, overfunded, with money waiting on a crowd condition.
+    fixed = s.campaign(
+        days=9.2,
+        goal=20000,
+        title="Quarter-page ad in the Gazette",
+        description="A quarter page costs exactly £200: if we pledge more, everyone pays less.",
+        funding_model="fixed_price",
+    )
+    for amount, name in [(10000, "Nia"), (8000, "Omar"), (6000, "Pat")]:
+        s.pledge(fixed, amount, email=f"{name.lower()}@example.org", display_name=name)
+    conditional = s.pledge(
+        fixed, 2000, email="quinn@example.org", display_name="Quinn", condition={"min_backers": 10}
+    )
+    return {"ad": ad, "mine": mine, "fixed": fixed, "conditional": conditional}
 
 
 def main(out: Path) -> int:
@@ -103,6 +116,19 @@ def main(out: Path) -> int:
                 page = s.page(s.backer_path(data["mine"]), viewport=viewport)
                 expect(page.get_by_role("button", name="Cancel my pledge")).to_be_visible()
                 shoot(page, out, "pledge", size)
+
+                page = s.page(f"/app/?c={data['fixed']['id']}", viewport=viewport)
+                expect(page.locator("#backers")).to_contain_text("Quinn")
+                page.get_by_label("Amount", exact=True).fill("10")
+                page.get_by_label(
+                    "Count me in only if at least this many backers pledge in all", exact=True
+                ).fill("10")
+                expect(page.locator("#fair-share")).to_contain_text("If it closed now")
+                shoot(page, out, "campaign-fixed-price", size)
+
+                page = s.page(s.backer_path(data["conditional"]), viewport=viewport)
+                expect(page.locator("#condition")).to_be_visible()
+                shoot(page, out, "pledge-conditional", size)
 
                 page = s.page("/app/organizer.html", viewport=viewport)
                 page.get_by_label("Sign in as", exact=True).fill("alice")

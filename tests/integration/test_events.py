@@ -172,7 +172,7 @@ def test_a_campaign_that_collects_publishes_each_collection_then_its_success(
         store, goal=3000, statuses=[PledgeStatus.ACTIVE] * 3 + [PledgeStatus.PENDING], flow=flow
     )
     settle(services, settings, clock)
-    collected = [PledgeCollected(**money(f"plg_{i:03}")) for i in range(3)]
+    collected = [PledgeCollected(**money(f"plg_{i:03}"), charged=1000) for i in range(3)]
     assert Counter(events.events[:-1]) == Counter(collected)  # the pending one expires silently
     assert events.events[-1] == CampaignSucceeded(c.id, collected=3000, backers=3)
     assert event_metrics(counted) == {"PledgesCollected": 3}
@@ -207,7 +207,7 @@ def test_a_charge_stripe_refuses_publishes_pledge_failed_with_its_code(
     settle(services, settings, clock)
     assert Counter(events.events) == Counter(
         [
-            PledgeCollected(**money("plg_000")),
+            PledgeCollected(**money("plg_000"), charged=1000),
             PledgeFailed(**money("plg_001"), reason="amount_too_small"),
             CampaignSucceeded(c.id, collected=1000, backers=1),
         ]
@@ -224,7 +224,7 @@ def test_a_hold_stripe_let_lapse_publishes_pledge_failed_hold_expired(
     assert Counter(events.events) == Counter(
         [
             PledgeFailed(**money("plg_000"), reason="hold_expired"),
-            PledgeCollected(**money("plg_001")),
+            PledgeCollected(**money("plg_001"), charged=1000),
             CampaignSucceeded(c.id, collected=1000, backers=1),
         ]
     )
@@ -242,7 +242,7 @@ def declined(services, settings, store, clock, gateway, events):
     assert until == NOW + timedelta(hours=2) + settings.grace_period
     assert Counter(events.events) == Counter(
         [
-            PledgeCollected(**money("plg_000")),
+            PledgeCollected(**money("plg_000"), charged=1000),
             PledgeActionRequired(**money("plg_001"), decline_code="card_declined", until=until),
             CampaignSucceeded(c.id, collected=1000, backers=1),
         ]
@@ -288,7 +288,7 @@ def test_a_grace_period_the_backer_pays_at_its_end_publishes_pledge_collected(
 
     monkeypatch.setattr(gateway, "cancel_payment", paid_just_before)
     to_grace_end(settings, clock)
-    assert events.events[-1] == PledgeCollected(**money("plg_001"))
+    assert events.events[-1] == PledgeCollected(**money("plg_001"), charged=1000)
     assert {type(e) for e in events.events[:-1]} == {PledgeReminder}
     assert event_metrics(counted) == {"PledgesCollected": 1}
 
@@ -309,7 +309,7 @@ def test_two_payments_at_the_end_of_a_grace_period_publish_the_collection_and_th
     to_grace_end(settings, clock)
     last = [e for e in events.events if not isinstance(e, PledgeReminder)]
     assert last == [
-        PledgeCollected(**money("plg_001")),
+        PledgeCollected(**money("plg_001"), charged=1000),
         PledgeLatePaymentRefunded(**money("plg_001"), intent_id=stuck.payment.charge_intent_id),
     ]
     assert event_metrics(counted) == {"PledgesCollected": 1, "LatePaymentsRefunded": 1}
@@ -344,7 +344,7 @@ def test_the_webhook_publishes_action_required_then_collected(
     paid = charge_obj(p, "pi_charge_1", "succeeded")
     answer = send_webhook(services, stripe_event("payment_intent.succeeded", paid, services))
     assert answer["outcome"] == "action_required->collected"
-    assert events.events[1:] == [PledgeCollected(**money(p.id))]
+    assert events.events[1:] == [PledgeCollected(**money(p.id), charged=1000)]
     assert event_metrics(counted) == {"PledgesCollected": 1}
     # Stripe redelivers both, and sends another event for the same payment: nothing new.
     send_webhook(services, stripe_event("payment_intent.succeeded", paid, services))

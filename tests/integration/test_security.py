@@ -154,15 +154,35 @@ TABLE_ACCESS = {
     },
     "StripeWebhookFunction": {
         "PledgesTable": {"GetItem", "PutItem"},
-        "CountersTable": {"UpdateItem"},
+        # Progress; the organizer's item on account.updated (store/organizers).
+        "CountersTable": {"UpdateItem", "GetItem", "PutItem"},
         "ProcessedEventsTable": {"PutItem"},
         "CampaignsTable": {"ConditionCheckItem"},
     },
-    "SettlementFunction": {"CampaignsTable": {"GetItem", "PutItem", "Query"}},
+    "SettlementFunction": {
+        "CampaignsTable": {"GetItem", "PutItem", "Query"},
+        # The retention step: pledges erased past PersonalDataRetentionDays,
+        # and its marks beside the processed events (service/erasure).
+        "PledgesTable": {"GetItem", "PutItem", "Query"},
+        "ProcessedEventsTable": {"GetItem", "PutItem"},
+    },
+    # Reads the pledge and campaign together; claims, marks and releases emails.
+    "NotifierFunction": {
+        "CampaignsTable": {"BatchGetItem"},
+        "PledgesTable": {"BatchGetItem"},
+        "ProcessedEventsTable": {"PutItem", "UpdateItem", "DeleteItem"},
+    },
     "SettleWorkerFunction": {
         "CampaignsTable": {"GetItem", "PutItem"},
         "PledgesTable": {"GetItem", "PutItem", "Query"},
-        "CountersTable": {"UpdateItem"},
+        # Progress; PayOut's payout and organizer items (store/organizers).
+        "CountersTable": {"UpdateItem", "GetItem", "PutItem"},
+    },
+    # Reads only: reconciliation repairs nothing by itself.
+    "ReconcileFunction": {
+        "CampaignsTable": {"GetItem"},  # and Query on its status index
+        "PledgesTable": {"Query"},
+        "CountersTable": {"GetItem"},
     },
 }
 

@@ -91,14 +91,17 @@ def test_poison_lands_in_the_dead_letter_queue_after_max_receives(queues):
     assert count(sqs, work) == 0 and count(sqs, dlq) == 1
 
 
-def test_the_template_declares_two_sqs_sources_and_one_schedule():
+def test_the_template_declares_three_sqs_sources_and_one_schedule():
     functions = template.resources("AWS::Serverless::Function")
     sources = runtime.event_sources(functions)
     assert sorted((s["function"], s["queue"], s["partial"]) for s in sources) == [
         ("IntakeWorkerFunction", "IntakeQueue", True),
+        ("NotifierFunction", "NotificationQueue", True),
         ("SettleWorkerFunction", "SettlementQueue", True),
     ]
-    assert runtime.schedules(functions) == ["SettlementFunction"]
+    assert runtime.schedules(functions) == ["SettlementFunction", "ReconcileFunction"]
+    # The daily reconciliation is slow: once per day of the stack's clock.
+    assert runtime.periods(functions) == {"ReconcileFunction": 86400}
 
 
 def test_the_limiter_spaces_calls_evenly():

@@ -43,10 +43,12 @@ class World:
     refund: str
     charge: str
     event: str
+    account: str = ""  # Connect: an onboarded Express account
+    transfer: str = ""  # to it
 
 
 @pytest.fixture
-def world(v1) -> World:
+def world(v1, strict) -> World:
     """One object of each kind, made with valid requests."""
     customer = v1.customers.create(params={"email": "ada@example.org"}).id
     seti = v1.setup_intents.create(params={"customer": customer, "usage": "off_session"}).id
@@ -76,9 +78,15 @@ def world(v1) -> World:
     paid, refunded = paid_intent(), paid_intent()
     refund = v1.refunds.create(params={"payment_intent": refunded.id}).id
     event = v1.events.list(params={"limit": 1}).data[0].id
-    return World(
+    world = World(
         customer, seti, open_pi, hold, paid.id, refunded.id, refund, paid.latest_charge, event
     )
+    world.account = v1.accounts.create(params={"type": "express"}).id
+    strict.complete_onboarding(world.account)
+    world.transfer = v1.transfers.create(
+        params={"amount": 1000, "currency": "gbp", "destination": world.account}
+    ).id
+    return world
 
 
 # Each endpoint the emulator serves, called through stripe-python with valid
@@ -86,6 +94,10 @@ def world(v1) -> World:
 CALLS = {
     "create_customer": lambda v1, w, x: v1.customers.create(params={"email": "a@b.org", **x}),
     "get_customer": lambda v1, w, x: v1.customers.retrieve(w.customer, params=x),
+    # Erasure: an empty email unsets it (params.EMPTYABLE_DESPITE_TYPES).
+    "update_customer": lambda v1, w, x: v1.customers.update(
+        w.customer, params={"email": "", **x}, options={"idempotency_key": "erase"}
+    ),
     "create_setup_intent": lambda v1, w, x: v1.setup_intents.create(
         params={"customer": w.customer, "usage": "off_session", **x}
     ),
@@ -131,6 +143,29 @@ CALLS = {
     "get_event": lambda v1, w, x: v1.events.retrieve(w.event, params=x),
     "list_events": lambda v1, w, x: v1.events.list(
         params={"limit": 2, "type": "payment_intent.*", **x}
+    ),
+    "create_account": lambda v1, w, x: v1.accounts.create(
+        params={"type": "express", "country": "GB", **x}
+    ),
+    "get_account": lambda v1, w, x: v1.accounts.retrieve(w.account, params=x),
+    "create_account_link": lambda v1, w, x: v1.account_links.create(
+        params={
+            "account": w.account,
+            "type": "account_onboarding",
+            "refresh_url": "https://example.org/r",
+            "return_url": "https://example.org/d",
+            **x,
+        }
+    ),
+    "create_transfer": lambda v1, w, x: v1.transfers.create(
+        params={"amount": 500, "currency": "gbp", "destination": w.account, **x}
+    ),
+    "list_transfers": lambda v1, w, x: v1.transfers.list(
+        params={"destination": w.account, "limit": 3, **x}
+    ),
+    "get_transfer": lambda v1, w, x: v1.transfers.retrieve(w.transfer, params=x),
+    "create_transfer_reversal": lambda v1, w, x: v1.transfers.reversals.create(
+        w.transfer, params={"amount": 100, **x}
     ),
 }
 

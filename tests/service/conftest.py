@@ -18,6 +18,7 @@ from cashmob.service import campaigns, pledges
 from cashmob.service.budget import StripeBudget
 from tests.fakes import FakeEvents, FakeGateway, FakeWall
 from tests.memory import MemoryIntakeQueue, MemoryQueue, MemoryStore
+from tests.notify_fakes import FakeMailer, MemoryMailLog, MemoryRetentionLog
 from tests.unit.factories import NOW
 
 ORGANIZER = "alice"
@@ -129,5 +130,8 @@ def world() -> World:
         intake=intake,
         events=events,
         budget=StripeBudget(store, 0, wall=wall.time, sleep=wall.sleep),
+        mailer=FakeMailer(),
+        mail_log=MemoryMailLog(),
     )
+    svc.retention = MemoryRetentionLog()
     return World(svc, clock, store, stripe, queue, events, intake, wall)

@@ -360,6 +360,7 @@ def test_the_schedule_has_its_own_dead_letter_queue_and_alarm():
     watched = {
         name: alarm["Dimensions"][0]["Value"]
         for name, alarm in template.resources("AWS::CloudWatch::Alarm").items()
+        if alarm["Namespace"] == "AWS/SQS"  # the queues' alarms (not reconciliation's)
     }
     assert watched["SettlementScheduleDeadLetterAlarm"] == {"Fn::GetAtt": [queue[0], "QueueName"]}
     # Every dead-letter queue has an alarm.

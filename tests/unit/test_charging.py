@@ -49,7 +49,7 @@ def test_the_domain_knows_every_charge_status_the_gateway_answers():
 def test_a_charge_that_succeeds_collects():
     after = answer(active(), ChargeResult(ChargeStatus.SUCCEEDED, "pi_c"))
     assert after.status is PledgeStatus.COLLECTED and after.payment.charge_intent_id == "pi_c"
-    assert after.events == (PledgeCollected(**MONEY),)
+    assert after.events == (PledgeCollected(**MONEY, charged=1000),)
 
 
 def test_a_charge_that_needs_the_backer_opens_the_grace_period():

@@ -22,6 +22,7 @@ from cashmob.domain.events import (
     CampaignFailed,
     CampaignSucceeded,
     PledgeActionRequired,
+    PledgeActivated,
     PledgeCancelled,
     PledgeCollected,
     PledgeFailed,
@@ -83,16 +84,22 @@ def test_a_detail_is_json_with_times_in_iso_8601():
 @pytest.mark.parametrize(
     "detail",
     [
-        {**MONEY, "email": "ada@example.org"},
-        {k: v for k, v in MONEY.items() if k != "amount"},
-        {**MONEY, "amount": "1000"},
-        {**MONEY, "currency": "GBP"},
+        {**MONEY, "charged": 1000, "email": "ada@example.org"},
+        {k: v for k, v in MONEY.items() if k != "amount"} | {"charged": 1000},
+        {**MONEY, "charged": 1000, "amount": "1000"},
+        {**MONEY, "charged": 1000, "currency": "GBP"},
+        MONEY,
+        {**MONEY, "charged": -1},
     ],
-    ids=["personal_data", "missing", "string_amount", "currency_case"],
+    ids=["personal_data", "missing", "string_amount", "currency_case", "no_charged", "negative"],
 )
 def test_a_schema_refuses_what_is_not_its_event(detail):
     with pytest.raises(fastjsonschema.JsonSchemaException):
         fastjsonschema.compile(SCHEMAS["PledgeCollected"])(detail)
+
+
+def test_the_schema_accepts_a_collected_fair_share():
+    fastjsonschema.compile(SCHEMAS["PledgeCollected"])({**MONEY, "charged": 770})
 
 
 # ---------------------------------------------------------------- pledge transitions
@@ -105,7 +112,7 @@ def active():
 @pytest.mark.parametrize(
     ("start", "target", "changes", "expected"),
     [
-        (PledgeStatus.ACTIVE, PledgeStatus.COLLECTED, {}, PledgeCollected(**MONEY)),
+        (PledgeStatus.ACTIVE, PledgeStatus.COLLECTED, {}, PledgeCollected(**MONEY, charged=1000)),
         (PledgeStatus.ACTIVE, PledgeStatus.RELEASED, {}, PledgeReleased(**MONEY)),
         (PledgeStatus.PENDING, PledgeStatus.RELEASED, {}, PledgeReleased(**MONEY)),
         (
@@ -116,7 +123,7 @@ def active():
         ),
         (PledgeStatus.PENDING, PledgeStatus.CANCELLED, {}, PledgeCancelled("cmp_test", "plg_test")),
         (PledgeStatus.ACTIVE, PledgeStatus.CANCELLED, {}, PledgeCancelled("cmp_test", "plg_test")),
-        (PledgeStatus.PENDING, PledgeStatus.ACTIVE, {}, None),
+        (PledgeStatus.PENDING, PledgeStatus.ACTIVE, {}, PledgeActivated(**MONEY)),
         (PledgeStatus.PENDING, PledgeStatus.EXPIRED, {}, None),
         (PledgeStatus.COLLECTED, PledgeStatus.REFUNDED, {}, None),
     ],
@@ -135,12 +142,12 @@ def test_a_pledge_cannot_fail_without_a_reason():
 
 def test_events_accumulate_until_published_and_never_change_equality():
     collected = active().collected_by("pi_1")
-    assert collected.events == (PledgeCollected(**MONEY),)
+    assert collected.events == (PledgeCollected(**MONEY, charged=1000),)
     assert collected.payment.charge_intent_id == "pi_1" and not collected.payment.intent_open
     assert collected == collected.without_events() and collected.without_events().events == ()
     refunded = collected.refunded_late("pi_2")
     assert refunded.events == (
-        PledgeCollected(**MONEY),
+        PledgeCollected(**MONEY, charged=1000),
         PledgeLatePaymentRefunded(**MONEY, intent_id="pi_2"),
     )
     assert refunded.late_refunds == ("pi_2",)

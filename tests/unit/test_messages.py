@@ -49,6 +49,16 @@ def test_the_wire_format_is_a_type_and_the_fields():
         "pledge_id": "plg_1",
         "outcome": "failed",
     }
+    settle = SettlePledge("cmp_1", "plg_1", Outcome.SUCCEEDED, crowd=812, share=770)
+    assert json.loads(encode(settle)) == {
+        "type": "SettlePledge",
+        "campaign_id": "cmp_1",
+        "pledge_id": "plg_1",
+        "outcome": "succeeded",
+        "crowd": 812,
+        "share": 770,
+    }
+    assert decode(encode(settle)) == settle
     assert json.loads(encode(CheckCompletion("cmp_1", 2))) == {
         "type": "CheckCompletion",
         "campaign_id": "cmp_1",
@@ -97,6 +107,9 @@ def test_the_previous_releases_messages_still_on_the_queue_are_read(legacy, mess
         ),
         ('{"type": "CheckCompletion", "campaign_id": "c", "round": true}', "not a round"),
         ('{"type": "CheckCompletion", "campaign_id": "c", "round": -1}', "not a round"),
+        ('{"type": "SettlePledge", "campaign_id": "c", "pledge_id": "p", "share": -1}', "share"),
+        ('{"type": "SettlePledge", "campaign_id": "c", "pledge_id": "p", "crowd": 1.5}', "crowd"),
+        ('{"type": "SettlePledge", "campaign_id": "c", "pledge_id": "p", "share": true}', "share"),
         ("[" * 100_000, "not JSON"),
     ],
 )

@@ -34,6 +34,9 @@ LEGAL_CAMPAIGN = {
     (C.LIVE, C.CANCELLED),
     (C.SETTLING, C.SUCCEEDED),
     (C.SETTLING, C.FAILED),
+    # The organizer refunds everyone after the money moved (API.md).
+    (C.SUCCEEDED, C.REFUNDING),
+    (C.REFUNDING, C.REFUNDED),
 }
 
 
@@ -69,9 +72,9 @@ def test_terminal_states():
         P.REFUNDED,
     }
     assert {s for s in C if CAMPAIGN_TRANSITIONS.terminal(s)} == {
-        C.SUCCEEDED,
         C.FAILED,
         C.CANCELLED,
+        C.REFUNDED,
     }
 
 

@@ -4,7 +4,7 @@
 // fragment (browsers never send it to a server) and in localStorage.
 import { ApiError, api, backerUrl, campaignPath, campaignUrl, pledgePath } from "./api.js";
 import { now, syncClock } from "./clock.js";
-import { dateTime, money } from "./format.js";
+import { backers, dateTime, money } from "./format.js";
 import { confirm, confirmed, intentState, mountPayment } from "./payment.js";
 import { remember, remembered, rememberedAll } from "./remember.js";
 import { $, busy, every, h, showError } from "./ui.js";
@@ -21,27 +21,59 @@ const SHORT = {
   refunded: "Refunded",
 };
 
+/** What the backer paid (API.md: `charged`, the fair share on a fixed price)
+ * once the money moved; before that (`charged` is 0 or absent) the amount. */
+function chargedOf(pledge) {
+  const moved = pledge.status === "collected" || pledge.status === "refunded";
+  return moved && typeof pledge.charged === "number" && pledge.charged > 0 ? pledge.charged : pledge.amount;
+}
+
+/** The amount given back: all of `charged` once `refunded`, else `refunded_amount`. */
+function refundedOf(pledge) {
+  if (typeof pledge.refunded_amount === "number" && pledge.refunded_amount > 0) return pledge.refunded_amount;
+  return pledge.status === "refunded" ? chargedOf(pledge) : 0;
+}
+
+function conditionText(pledge) {
+  const n = pledge.condition && pledge.condition.min_backers;
+  return n ? `Only if at least ${backers(n)} pledge in all (you included)` : "";
+}
+
 /** The pledge's status as a sentence. */
 function describe(pledge, campaign) {
   const amount = money(pledge.amount, pledge.currency);
-  const charged = money(pledge.charged ?? pledge.amount, pledge.currency);
+  const charged = money(chargedOf(pledge), pledge.currency);
+  const fair = chargedOf(pledge) !== pledge.amount;
+  const refunded = refundedOf(pledge);
+  const condition = pledge.condition && pledge.condition.min_backers;
   const keep = campaign.funding_model === "keep_what_you_raise";
   const when = keep ? "at the deadline" : `only if the campaign succeeds by ${dateTime(campaign.deadline)}`;
   switch (pledge.status) {
     case "pending":
       return "Waiting for your card: the pledge counts once your card is confirmed.";
     case "active":
-      return pledge.flow === "hold" || (pledge.payment && pledge.payment.flow === "hold")
+      return (pledge.flow === "hold" || (pledge.payment && pledge.payment.flow === "hold")
         ? `Active: ${amount} is held on your card, not taken. It is taken ${when}.`
-        : `Active: your card is saved and your pledge counts toward the goal. You will be charged ${amount} ${when}.`;
+        : `Active: your card is saved${condition ? "" : " and your pledge counts toward the goal"}. You will be charged ${amount} ${when}.`) +
+        (condition ? ` It counts only if at least ${backers(condition)} pledge in all.` : "") +
+        (campaign.funding_model === "fixed_price"
+          ? " If the crowd pledges more than the price, you pay only your fair share of it."
+          : "");
     case "collected":
-      return `Collected: you paid ${charged}. Thank you!`;
+      return (
+        (fair
+          ? `Collected: you were charged ${charged} of your ${amount} — the fair share of the fixed price. Thank you!`
+          : `Collected: you paid ${charged}. Thank you!`) +
+        (refunded ? ` ${money(refunded, pledge.currency)} of it was refunded to your card.` : "")
+      );
     case "action_required":
       return `Payment needed: the charge at the deadline did not go through. Finish payment${
         pledge.action_required_until ? ` by ${dateTime(pledge.action_required_until)}` : ""
       }, or the pledge fails.`;
     case "released":
-      return "Released: the campaign did not succeed, so nothing was charged and any hold on your card is gone.";
+      return condition && campaign.status !== "failed" && campaign.status !== "cancelled"
+        ? `Released: fewer than ${backers(condition)} pledged in all, so your condition was not met. Nothing was charged and any hold on your card is gone.`
+        : "Released: the campaign did not succeed, so nothing was charged and any hold on your card is gone.";
     case "cancelled":
       return "Cancelled: you cancelled this pledge. Nothing was charged.";
     case "expired":
@@ -51,7 +83,7 @@ function describe(pledge, campaign) {
         pledge.failure_reason ? ` (${pledge.failure_reason.replaceAll("_", " ")})` : ""
       }. Nothing was charged.`;
     case "refunded":
-      return `Refunded: ${amount} was given back to your card.`;
+      return `Refunded: ${money(refunded, pledge.currency)} was given back to your card.`;
     default:
       return pledge.status;
   }
@@ -97,15 +129,23 @@ async function render() {
   }
   if (state.textContent !== text) state.textContent = text;
   state.dataset.status = pledge.status;
-  const amount = money(pledge.amount, pledge.currency);
-  $("#amount").textContent =
-    pledge.charged !== undefined && pledge.charged !== pledge.amount
-      ? `${amount} pledged, ${money(pledge.charged, pledge.currency)} charged`
-      : amount;
+  $("#amount").textContent = money(pledge.amount, pledge.currency);
+  const fair = chargedOf(pledge) !== pledge.amount;
+  fact("charged", fair ? `${money(chargedOf(pledge), pledge.currency)}, the fair share` : "");
+  const refunded = refundedOf(pledge);
+  fact("refunded", refunded ? money(refunded, pledge.currency) : "");
+  fact("condition", conditionText(pledge));
   $("#created").textContent = dateTime(pledge.created_at);
   $("#deadline").textContent = dateTime(campaign.deadline);
   $("#cancel").hidden = !cancellable(pledge, campaign) || Boolean(waitingSince);
   await renderPayment();
+}
+
+/** A <dt>/<dd> pair of the facts, shown only with a value. */
+function fact(name, text) {
+  $(`#${name}`).textContent = text;
+  $(`#${name}`).hidden = !text;
+  $(`#${name}-term`).hidden = !text;
 }
 
 async function renderPayment() {

@@ -14,6 +14,7 @@ import {
   parseAmount,
   symbol,
 } from "./format.js";
+import { fairShare } from "./fair-share.js";
 import { confirm, mountPayment } from "./payment.js";
 import { remember } from "./remember.js";
 import { $, busy, every, h, markInvalid, progressBar, showError, showStatus } from "./ui.js";
@@ -27,7 +28,10 @@ const FIELD_LABELS = {
   email: "Email",
   display_name: "Name shown to others",
   message: "Message to the organizer",
+  condition: "Backers needed",
 };
+
+const CONDITION_LIMIT = 1000000;
 
 // ---------------------------------------------------------------- home
 
@@ -77,10 +81,13 @@ function renderCampaign(c) {
   $("#goal").textContent = `${money(c.goal.amount, c.goal.currency)} goal`;
   $("#bar").value = Math.min(100, c.percent_funded);
   $("#numbers").textContent = `${backersText(c.pledged.backers)} · ${c.percent_funded}% funded`;
+  // Pledges on a condition the crowd does not meet yet (API.md: `pledged`
+  // counts the conditions already met; `pledged_if_conditions_met` all).
   const conditional = c.pledged_if_conditions_met;
-  $("#conditional").hidden = !conditional || conditional.amount === c.pledged.amount;
-  if (conditional) {
-    $("#conditional").textContent = `${money(conditional.amount, c.goal.currency)} if every backer's condition is met`;
+  const more = conditional ? conditional.amount - c.pledged.amount : 0;
+  $("#conditional").hidden = !(more > 0);
+  if (more > 0) {
+    $("#conditional").textContent = `${money(more, c.goal.currency)} more pledged on conditions: it counts once enough backers join.`;
   }
   $("#min-backers").hidden = !c.min_backers;
   $("#min-backers").textContent = `Needs at least ${backersText(c.min_backers)} as well as the goal.`;
@@ -92,9 +99,11 @@ function renderCampaign(c) {
     const s = c.settlement;
     outcome.textContent =
       s.outcome === "succeeded"
-        ? `Succeeded: ${money(s.collected, c.goal.currency)} collected.`
+        ? `Succeeded: ${money(s.collected, c.goal.currency)} collected.` +
+          (s.refunded ? ` ${money(s.refunded, c.goal.currency)} given back to the backers.` : "")
         : "The goal was not reached: every pledge was released and nobody paid.";
   }
+  renderPledgeHints(c);
   const open = isOpen(c);
   $("#pledge-closed").hidden = open || !$("#pay-form").hidden;
   $("#pledge-form").hidden = !open && $("#details").disabled === false;
@@ -136,6 +145,31 @@ async function refresh() {
 
 // ---------------------------------------------------------------- pledging
 
+/** The fixed-price estimate under the amount, and the crowd size beside the
+ * condition field: both follow the campaign as it refreshes. */
+function renderPledgeHints(c) {
+  const currency = c.goal.currency;
+  // The condition field only where the API takes conditions: a campaign that
+  // reports `pledged_if_conditions_met` (API.md).
+  $("#condition-field").hidden = !("pledged_if_conditions_met" in c);
+  $("#condition-hint").textContent =
+    `Optional, you included; leave it empty to count whatever happens. So far: ${backersText(c.pledged.backers)}.`;
+  const note = $("#fair-share");
+  note.hidden = c.funding_model !== "fixed_price";
+  if (note.hidden) return;
+  const price = money(c.goal.amount, currency);
+  const amount = parseAmount($("#amount").value, currency);
+  if (amount === null || amount <= 0) {
+    note.textContent = `Fixed price: if the crowd pledges more than the ${price} price, each backer pays the same share of their pledge, so together you pay exactly ${price}.`;
+    return;
+  }
+  const share = fairShare(amount, c.goal.amount, c.pledged.amount + amount);
+  note.textContent =
+    share < amount
+      ? `If it closed now you would pay ${money(share, currency)} of your ${money(amount, currency)}: the crowd would be over the ${price} price, so each backer pays the same share.`
+      : `If it closed now you would pay all of it: the crowd would not be over the ${price} price.`;
+}
+
 function setUpForm(c) {
   const currency = c.goal.currency;
   const minimum = c.min_pledge ? money(c.min_pledge.amount, currency) : null;
@@ -145,6 +179,7 @@ function setUpForm(c) {
     c.funding_model === "keep_what_you_raise"
       ? "No money moves now: your card is charged at the deadline."
       : "No money moves now: your card is charged only if this campaign succeeds by its deadline.";
+  $("#amount").addEventListener("input", () => renderPledgeHints(campaign));
   $("#pledge-form").addEventListener("submit", submitPledge);
   $("#pay-form").addEventListener("submit", submitPayment);
 }
@@ -174,6 +209,17 @@ function readForm() {
   if (form.hide_amount.checked) body.hide_amount = true;
   const message = form.message.value.trim();
   if (message) body.message = message;
+  const condition = $("#condition-field").hidden ? "" : form.condition.value.trim();
+  if (condition) {
+    const n = /^\d+$/.test(condition) ? Number(condition) : NaN;
+    if (!(n >= 2 && n <= CONDITION_LIMIT)) {
+      return {
+        error: "Enter how many backers you need as a whole number of at least 2, or leave it empty.",
+        field: form.condition,
+      };
+    }
+    body.condition = { min_backers: n };
+  }
   return { body };
 }
 
@@ -278,9 +324,17 @@ async function showPayment(payment, pledge) {
     payment.flow === "hold"
       ? `${amount} is held on your card now, not taken, and ${keep ? "taken at the deadline" : "taken only if the campaign succeeds"}.`
       : `Your card is saved with Stripe now and charged ${amount} ${keep ? "at the deadline" : "only if the campaign succeeds"}.`;
+  const condition = pledge.condition || attemptCondition();
+  if (condition) {
+    $("#pay-terms").textContent += ` Your pledge counts only if at least ${backersText(condition.min_backers)} pledge in all.`;
+  }
   $("#pay-form").hidden = false;
   mounted = await mountPayment($("#payment-element"), payment);
   $("#pay-title").focus();
+}
+
+function attemptCondition() {
+  return attempt ? JSON.parse(attempt.json).condition : undefined;
 }
 
 async function submitPayment(event) {

@@ -7,6 +7,8 @@ import { completeSignIn, isLocal, session, signInLocally, signInWithProvider, si
 import { now, syncClock } from "./clock.js";
 import { embedSection } from "./embed-code.js";
 import { CAMPAIGN_STATUS, backers, countdown, dateTime, money, parseAmount } from "./format.js";
+import { refundControls, refundable } from "./pledge-refund.js";
+import { showPayouts } from "./payouts.js";
 import { $, busy, every, h, markInvalid, progressBar, showError, showStatus } from "./ui.js";
 
 let me = session();
@@ -66,8 +68,8 @@ async function localSignIn(event) {
     me = await signInLocally(sub);
     await showDesk();
     // Start at the new campaign's title, unless the organizer has already
-    // moved on to a field while the desk was loading (never steal focus).
-    const moved = document.activeElement && document.activeElement.closest("#desk form");
+    // moved on to a control of the desk while it was loading (never steal focus).
+    const moved = document.activeElement && document.activeElement.closest("#desk");
     if (!moved) $("#title").focus();
   } catch (failure) {
     showError(error, failure.message);
@@ -96,7 +98,7 @@ async function showDesk() {
   deadline.min = localInputValue(now());
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   $("#deadline-hint").textContent = `Your local time${zone ? ` (${zone})` : ""}. Must be in the future.`;
-  await loadMine();
+  await Promise.all([loadMine(), showPayouts(me, expired)]);
 }
 
 function readCreateForm(form) {
@@ -228,7 +230,53 @@ function campaignArticle(c) {
     "Show pledges",
   );
   const csv = h("button", { type: "button", class: "secondary" }, "Download CSV");
+  const payout = h("p", { class: "hint" });
   const cancelButton = h("button", { type: "button", class: "danger" }, "Cancel campaign");
+  const refundButton = h("button", { type: "button", class: "danger" }, "Refund everyone");
+  const reasonId = `c-${id}-reason`;
+  const reason = h("textarea", {
+    id: reasonId,
+    name: "reason",
+    rows: 2,
+    maxlength: 500,
+    required: true,
+    "aria-describedby": `${reasonId}-hint`,
+  });
+  const refundError = h("div", { class: "error", role: "alert" });
+  const refundBox = h(
+    "div",
+    { class: "confirm", hidden: true },
+    h(
+      "p",
+      {},
+      `Refund every backer of “${c.title}”? Each collected pledge is given back in full to the card it came from. This cannot be undone.`,
+    ),
+    h(
+      "div",
+      { class: "field reason" },
+      h("label", { for: reasonId }, "Reason for the refund"),
+      reason,
+      h("p", { id: `${reasonId}-hint`, class: "hint" }, "Required. Kept with the refund, e.g. “the newspaper refused the ad”."),
+    ),
+    refundError,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", class: "danger", onclick: () => refund() }, "Yes, refund every backer"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: () => {
+            refundBox.hidden = true;
+            refundButton.focus();
+          },
+        },
+        "Do not refund",
+      ),
+    ),
+  );
   const confirmBox = h(
     "div",
     { class: "confirm", hidden: true },
@@ -259,8 +307,10 @@ function campaignArticle(c) {
     bar,
     numbers,
     when,
-    h("div", { class: "row" }, showPledges, csv, cancelButton),
+    payout,
+    h("div", { class: "row" }, showPledges, csv, cancelButton, refundButton),
     confirmBox,
+    refundBox,
     error,
     status,
     pledgesBox,
@@ -280,6 +330,17 @@ function campaignArticle(c) {
     when.textContent = left === "Ended" ? `Ended ${dateTime(next.deadline)}` : `${left} · ends ${dateTime(next.deadline)}`;
     cancelButton.hidden = next.status !== "live";
     if (next.status !== "live") confirmBox.hidden = true;
+    refundButton.hidden = next.status !== "succeeded";
+    if (next.status !== "succeeded") refundBox.hidden = true;
+    const conditional = next.pledged_if_conditions_met;
+    const more = conditional ? conditional.amount - next.pledged.amount : 0;
+    if (more > 0) numbers.textContent += ` · ${money(more, next.goal.currency)} more on conditions`;
+    const refunded = next.settlement && next.settlement.refunded;
+    if (refunded) {
+      numbers.textContent += ` · ${money(refunded, next.goal.currency)} refunded`;
+    }
+    payout.textContent = payoutText(next);
+    payout.hidden = !payout.textContent;
   }
 
   async function togglePledges() {
@@ -366,7 +427,55 @@ function campaignArticle(c) {
     }
   }
 
+  async function refund() {
+    showError(refundError, "");
+    const why = reason.value.trim();
+    if (!why) {
+      reason.setAttribute("aria-invalid", "true");
+      showError(refundError, "Say why you refund everyone: backers are told.");
+      reason.focus();
+      return;
+    }
+    reason.removeAttribute("aria-invalid");
+    const yes = refundBox.querySelector(".row button");
+    busy(yes, true, "Refunding…");
+    try {
+      const { data } = await api("POST", `${campaignPath(id)}/refund`, { body: { reason: why }, token: me.token });
+      update(data);
+      showStatus(status, "Refunding every backer at Stripe's pace. This page follows it until it is done.");
+      showPledges.focus();
+      follow();
+    } catch (failure) {
+      if (expired(failure)) return;
+      showError(
+        refundError,
+        failure instanceof ApiError && (failure.status === 404 || failure.status === 405)
+          ? "Refunds are not available from this server yet."
+          : `The refund could not be started: ${failure.message}`,
+      );
+    } finally {
+      busy(yes, false);
+    }
+  }
+
+  /** While refunding: the campaign again every 2 s until it is `refunded`. */
+  async function follow() {
+    for (let i = 0; i < 300 && current.status === "refunding"; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      try {
+        update((await api("GET", campaignPath(id))).data);
+      } catch {
+        // the next look may work
+      }
+    }
+    if (current.status === "refunded") showStatus(status, "Refunded: every backer has their money back.");
+  }
+
   showPledges.addEventListener("click", togglePledges);
+  refundButton.addEventListener("click", () => {
+    refundBox.hidden = false;
+    reason.focus();
+  });
   csv.addEventListener("click", download);
   cancelButton.addEventListener("click", () => {
     confirmBox.hidden = false;
@@ -376,20 +485,77 @@ function campaignArticle(c) {
   return { article, update };
 }
 
+const PAYOUT = {
+  not_ready: "waiting until the collection is complete and your Stripe account is enabled",
+  pending: "on its way to your Stripe account",
+  paid: "paid to your Stripe account",
+  reversed: "taken back after the refund",
+};
+
+/** The campaign's payout (API.md `payout`, null when payouts are off). */
+function payoutText(c) {
+  const p = c.payout;
+  if (!p) return "";
+  const currency = c.goal.currency;
+  const fee = p.fee ? ` after a ${money(p.fee, currency)} platform fee` : "";
+  return `Payout: ${money(p.amount, currency)}${fee}, ${PAYOUT[p.status] || p.status.replaceAll("_", " ")}.`;
+}
+
+/** A pledge's amount, with its fair share and refunds once the money moved. */
+function pledgeAmount(p) {
+  const parts = [money(p.amount, p.currency)];
+  const moved = p.status === "collected" || p.status === "refunded";
+  if (moved && typeof p.charged === "number" && p.charged > 0 && p.charged !== p.amount) {
+    parts.push(`charged ${money(p.charged, p.currency)}`);
+  }
+  if (typeof p.refunded_amount === "number" && p.refunded_amount > 0) {
+    parts.push(`refunded ${money(p.refunded_amount, p.currency)}`);
+  }
+  if (p.condition && p.condition.min_backers) parts.push(`if ${backers(p.condition.min_backers)}`);
+  return parts.join(", ");
+}
+
 function pledgeTable(c, pledges) {
   if (!pledges.length) return h("p", {}, "No pledges yet.");
-  const rows = pledges.map((p) =>
-    h(
+  // An Actions column only when a pledge can be refunded (collected, money left).
+  const actions = pledges.some((p) => refundable(p) > 0);
+  const headings = ["Email", "Name", "Amount", "Status", "Pledged", "Message", ...(actions ? ["Actions"] : [])];
+  const body = h("tbody");
+
+  function rows(p) {
+    const row = h(
       "tr",
       {},
       h("td", { class: "email" }, p.email),
       h("td", {}, [p.display_name || "—", p.anonymous ? " (anonymous)" : ""].join("")),
-      h("td", { class: "num" }, money(p.amount, p.currency)),
+      h("td", { class: "num" }, pledgeAmount(p)),
       h("td", { class: "nowrap" }, p.status.replaceAll("_", " ")),
       h("td", {}, dateTime(p.created_at)),
       h("td", {}, p.message || ""),
-    ),
-  );
+    );
+    if (!actions) return [row];
+    if (refundable(p) <= 0) {
+      row.append(h("td"));
+      return [row];
+    }
+    const [button, formRow] = refundControls(c, p, {
+      token: me.token,
+      columns: headings.length,
+      expired,
+      done: (updated) => {
+        const fresh = rows(updated);
+        formRow.replaceWith(...fresh.slice(1));
+        row.replaceWith(fresh[0]);
+        const next = fresh[0].querySelector("button") || fresh[0].querySelector("td");
+        next.tabIndex = next.tagName === "TD" ? -1 : next.tabIndex;
+        next.focus();
+      },
+    });
+    row.append(h("td", {}, button));
+    return [row, formRow];
+  }
+
+  body.append(...pledges.flatMap(rows));
   return h(
     "div",
     { class: "table-wrap", role: "region", "aria-label": `Pledges to ${c.title}`, tabindex: "0" },
@@ -397,16 +563,8 @@ function pledgeTable(c, pledges) {
       "table",
       {},
       h("caption", {}, `${pledges.length} pledge${pledges.length === 1 ? "" : "s"}`),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ...["Email", "Name", "Amount", "Status", "Pledged", "Message"].map((t) => h("th", { scope: "col" }, t)),
-        ),
-      ),
-      h("tbody", {}, ...rows),
+      h("thead", {}, h("tr", {}, ...headings.map((t) => h("th", { scope: "col" }, t)))),
+      body,
     ),
   );
 }

@@ -52,9 +52,10 @@ export function markInvalid(form, details, labels) {
   const problems = [];
   for (const detail of details || []) {
     const name = String(detail.field || "").replace(/^body\./, "");
-    const input = form.elements.namedItem(name);
+    // "condition.min_backers" → the form's "condition" field.
+    const input = form.elements.namedItem(name) || form.elements.namedItem(name.split(".")[0]);
     if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
-    const label = labels[name] || name;
+    const label = labels[name] || labels[name.split(".")[0]] || name;
     if (label) problems.push(`${label}: ${detail.problem || detail.message || "not valid"}`);
   }
   return problems;

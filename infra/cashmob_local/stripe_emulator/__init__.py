@@ -4,7 +4,11 @@ which the official stripe-python client talks to unchanged.
 Customers (create, retrieve); SetupIntents (create, retrieve, confirm,
 cancel) — `customers`; PaymentIntents (create, retrieve, update, confirm,
 capture, cancel, list) — `payment_intents`; Refunds (create, retrieve, list),
-Charges (retrieve), Events (retrieve, list) — `refunds`. Stripe's test
+Charges (retrieve), Events (retrieve, list) — `refunds`; Connect: Express
+Accounts (create, retrieve), Account Links, Transfers (create, retrieve,
+list) and their reversals, `account.updated` when onboarding completes
+(`complete_onboarding`, `POST /_emulator/accounts/{id}/complete_onboarding`)
+— `connect`. Stripe's test
 PaymentMethod ids decide what a confirmation does (`cards`). Every state
 change records the event Stripe would emit (`state`) and delivers it, signed
 like Stripe, to `forward_to`, with retries and backoff when the receiver

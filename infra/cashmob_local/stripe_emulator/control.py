@@ -8,18 +8,25 @@
 - `POST /_emulator/reset-log`: empties the log and the rate-limit windows.
 - `POST /_emulator/expire`: cancels the holds whose 7 days have passed → `{"cancelled": n}`.
 - `GET /_emulator/charges`: pledge id → PaymentIntents that took money.
+- `GET /_emulator/refunds`: pledge id → the amounts of its refunds, oldest first.
+- `POST /_emulator/refund` `{"payment_intent", "amount"?}`: a refund made in
+  Stripe's dashboard, behind cashmob's back (emits `charge.refunded`) → the Refund.
 - `GET|POST /_emulator/webhooks`: delivery counts (POST first waits for the outbox).
+- `POST /_emulator/accounts/{id}/complete_onboarding`: the organizer finishes
+  Connect onboarding → the account (enabled), with `account.updated`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from .errors import StripeFailure
 from .faults import FailRule
 
 if TYPE_CHECKING:
@@ -91,8 +98,27 @@ def control(emulator: StripeEmulator, request: Request) -> Response:
         return _json({})
     if path == "/_emulator/expire" and method == "POST":
         return _json({"cancelled": emulator.expire_due()})
+    onboarding = re.fullmatch(r"/_emulator/accounts/([^/]+)/complete_onboarding", path)
+    if onboarding and method == "POST":
+        try:
+            return _json(emulator.complete_onboarding(onboarding.group(1)))
+        except StripeFailure as failure:
+            return _json(failure.body, failure.status)
     if path == "/_emulator/charges":
         return _json(emulator.succeeded_charges())
+    if path == "/_emulator/refunds":
+        return _json(emulator.refunds_by_pledge())
+    if path == "/_emulator/refund" and method == "POST":
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("payment_intent"), str):
+            return _json({"error": 'send {"payment_intent": "pi_...", "amount": <int>?}'}, 400)
+        amount = body.get("amount")
+        if amount is not None and (type(amount) is not int or amount < 1):
+            return _json({"error": "amount must be a positive integer"}, 400)
+        try:
+            return _json(emulator.refund_behind_our_back(body["payment_intent"], amount))
+        except StripeFailure as failure:
+            return _json(failure.body, failure.status)
     if path == "/_emulator/webhooks":
         if method == "POST":
             emulator.wait_for_deliveries(float(request.args.get("timeout", 30)))

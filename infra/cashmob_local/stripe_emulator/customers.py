@@ -32,6 +32,26 @@ class Customers:
     def retrieve(self, call: Call) -> dict[str, Any]:
         return self.state.get(self.state.customers, "customer", call.object_id)
 
+    def update(self, call: Call) -> dict[str, Any]:
+        """Email, name, description, phone (an empty string unsets one, as
+        Stripe does) and metadata (merged; an empty value removes a key)."""
+        customer = self.retrieve(call)
+        params = call.params
+        for name in UNSETTABLE:
+            if name in params:
+                customer[name] = params[name] or None
+        for key, value in (params.get("metadata") or {}).items():
+            if value:
+                customer["metadata"][key] = value
+            else:
+                customer["metadata"].pop(key, None)
+        self.state.record("customer.updated", customer, call.request)
+        return customer
+
+
+# Customer fields an update may set, or unset with "".
+UNSETTABLE = ("email", "name", "description", "phone")
+
 
 class SetupIntents:
     def __init__(self, state: State) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from . import money, stripejs
+from .connect import Connect
 from .control import control, summarize
 from .customers import Customers, SetupIntents
 from .errors import StripeFailure, invalid
@@ -22,7 +23,7 @@ from .faults import FailRule, Faults, ForcedFailures
 from .http import CORS, ROUTES, Api, Handler, client_view
 from .idempotency import IdempotencyStore
 from .payment_intents import PaymentIntents
-from .refunds import Charges, Events, Refunds
+from .refunds import Charges, Events, Refunds, refund_behind_our_back, refunds_by_pledge
 from .settings import API_VERSION, PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
 from .state import Call, State, Table
 from .webhooks import WebhookDeliverer
@@ -72,6 +73,7 @@ class StripeEmulator:
         self._state = State(now=lambda: self.now(), publish=self._webhooks.send)
         self._payment_intents = PaymentIntents(self._state, self.account_currency)
         self._setup_intents = SetupIntents(self._state)
+        self._connect = Connect(self._state)
         self._api = Api(
             secret_key=secret_key,
             publishable_key=publishable_key,
@@ -91,9 +93,11 @@ class StripeEmulator:
         customers, setup_intents = Customers(state), self._setup_intents
         payment_intents, refunds = self._payment_intents, Refunds(state)
         charges, events = Charges(state), Events(state)
+        connect = self._connect
         return {
             "create_customer": customers.create,
             "get_customer": customers.retrieve,
+            "update_customer": customers.update,
             "create_setup_intent": setup_intents.create,
             "get_setup_intent": setup_intents.retrieve,
             "confirm_setup_intent": setup_intents.confirm,
@@ -111,6 +115,13 @@ class StripeEmulator:
             "get_charge": charges.retrieve,
             "list_events": events.list,
             "get_event": events.retrieve,
+            "create_account": connect.create_account,
+            "get_account": connect.retrieve_account,
+            "create_account_link": connect.create_account_link,
+            "create_transfer": connect.create_transfer,
+            "list_transfers": connect.list_transfers,
+            "get_transfer": connect.retrieve_transfer,
+            "create_transfer_reversal": connect.create_reversal,
         }
 
     # ------------------------------------------------------------ what it holds
@@ -152,6 +163,21 @@ class StripeEmulator:
     @property
     def refunds(self) -> Table:
         return self._state.refunds
+
+    @property
+    def accounts(self) -> Table:
+        """Connect accounts (connect.py)."""
+        return self._connect.accounts
+
+    @property
+    def transfers(self) -> Table:
+        return self._connect.transfers
+
+    def complete_onboarding(self, account_id: str) -> dict[str, Any]:
+        """The organizer finishes Stripe's onboarding of `account_id`: it is
+        enabled, and `account.updated` is emitted (StripeFailure if unknown)."""
+        with self._lock:
+            return self._connect.complete_onboarding(account_id)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -243,6 +269,17 @@ class StripeEmulator:
                 for i in self.payment_intents.values()
                 if i["status"] == "succeeded"
             )
+
+    def refunds_by_pledge(self) -> dict[str, list[int]]:
+        """pledge id -> the amounts of its refunds, oldest first (refunds.refunds_by_pledge)."""
+        with self._lock:
+            return refunds_by_pledge(self._state)
+
+    def refund_behind_our_back(self, intent_id: str, amount: int | None = None) -> dict[str, Any]:
+        """A refund made in Stripe's dashboard (`POST /_emulator/refund`): the
+        Refund, or raises StripeFailure as the API would answer."""
+        with self._lock:
+            return refund_behind_our_back(self._state, intent_id, amount)
 
     def requests_summary(self) -> dict[str, Any]:
         """What `GET /_emulator/requests` answers: the request log summed, with

@@ -57,6 +57,7 @@ _ID = r"(?P<id>[^/]+)"
 ROUTES = _routes(
     ("POST", r"^/v1/customers$", "create_customer"),
     ("GET", rf"^/v1/customers/{_ID}$", "get_customer"),
+    ("POST", rf"^/v1/customers/{_ID}$", "update_customer"),
     ("POST", r"^/v1/setup_intents$", "create_setup_intent"),
     ("GET", rf"^/v1/setup_intents/{_ID}$", "get_setup_intent"),
     ("POST", rf"^/v1/setup_intents/{_ID}/confirm$", "confirm_setup_intent"),
@@ -74,6 +75,14 @@ ROUTES = _routes(
     ("GET", rf"^/v1/charges/{_ID}$", "get_charge"),
     ("GET", r"^/v1/events$", "list_events"),
     ("GET", rf"^/v1/events/{_ID}$", "get_event"),
+    # Connect (connect.py)
+    ("POST", r"^/v1/accounts$", "create_account"),
+    ("GET", rf"^/v1/accounts/{_ID}$", "get_account"),
+    ("POST", r"^/v1/account_links$", "create_account_link"),
+    ("POST", r"^/v1/transfers$", "create_transfer"),
+    ("GET", r"^/v1/transfers$", "list_transfers"),
+    ("GET", rf"^/v1/transfers/{_ID}$", "get_transfer"),
+    ("POST", rf"^/v1/transfers/{_ID}/reversals$", "create_transfer_reversal"),
 )
 
 

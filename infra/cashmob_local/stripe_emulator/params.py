@@ -77,6 +77,12 @@ PAYMENT_METHOD_TYPES_REMOVED_FROM = frozenset(
         "update_setup_intent",
     }
 )
+# Fields Stripe lets an empty string unset although the generated types say
+# plain `str`: a Customer's email (changelog 2013-08-12, "the email property
+# on Customer ... set to null by providing empty string values"; Stripe on
+# stripe-node#1834, 2023: "pass the empty string '' in order to trigger the
+# emptying of the email ... waiting on ... the definitions upstream").
+EMPTYABLE_DESPITE_TYPES: dict[str, tuple[str, ...]] = {"update_customer": ("email",)}
 # allowed_payment_method_types excludes each of these (changelog 2026-07-29.dahlia).
 EXCLUSIVE_WITH_ALLOWED = (
     "automatic_payment_methods",
@@ -231,7 +237,8 @@ def check(route: str, params: dict[str, Any]) -> dict[str, Any]:
             code="payment_method_types_no_longer_supported",
             param="payment_method_types",
         )
-    checked = check_object(shape, params)
+    unset = {name: "" for name in EMPTYABLE_DESPITE_TYPES.get(route, ()) if params.get(name) == ""}
+    checked = {**check_object(shape, {k: v for k, v in params.items() if k not in unset}), **unset}
     if "allowed_payment_method_types" in checked:
         for other in EXCLUSIVE_WITH_ALLOWED:
             if other in checked:

@@ -119,3 +119,27 @@ class Events:
         if call.params.get("types"):
             rows = [e for e in rows if e["type"] in call.params["types"]]
         return page(rows, call, "event")
+
+
+# ---------------------------------------------------------------- what tests and the demo count
+
+
+def refunds_by_pledge(state: State) -> dict[str, list[int]]:
+    """pledge id -> the amounts of its refunds, oldest first (from the
+    charge's metadata, which Stripe copies from the PaymentIntent)."""
+    by_pledge: dict[str, list[int]] = {}
+    for refund in state.refunds.values():
+        charge = state.charges.get(refund["charge"]) or {}
+        pledge_id = (charge.get("metadata") or {}).get("pledge_id", "")
+        by_pledge.setdefault(pledge_id, []).append(refund["amount"])
+    return by_pledge
+
+
+def refund_behind_our_back(state: State, intent_id: str, amount: int | None) -> dict[str, Any]:
+    """A refund made in Stripe's dashboard: the API's own rule, under no
+    idempotency key of ours; it emits `refund.created` and `charge.refunded`."""
+    params: dict[str, Any] = {"payment_intent": intent_id}
+    if amount is not None:
+        params["amount"] = amount
+    request = {"id": None, "idempotency_key": None}  # what Stripe sends for a dashboard action
+    return Refunds(state).create(Call(params, request))

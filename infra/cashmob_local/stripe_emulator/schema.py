@@ -36,6 +36,7 @@ from typing_extensions import is_typeddict
 SDK_METHODS: dict[str, tuple[type, str]] = {
     "create_customer": (stripe.CustomerService, "create"),
     "get_customer": (stripe.CustomerService, "retrieve"),
+    "update_customer": (stripe.CustomerService, "update"),
     "create_setup_intent": (stripe.SetupIntentService, "create"),
     "get_setup_intent": (stripe.SetupIntentService, "retrieve"),
     "confirm_setup_intent": (stripe.SetupIntentService, "confirm"),
@@ -52,6 +53,13 @@ SDK_METHODS: dict[str, tuple[type, str]] = {
     "list_refunds": (stripe.RefundService, "list"),
     "get_charge": (stripe.ChargeService, "retrieve"),
     "get_event": (stripe.EventService, "retrieve"),
+    "create_account": (stripe.AccountService, "create"),
+    "get_account": (stripe.AccountService, "retrieve"),
+    "create_account_link": (stripe.AccountLinkService, "create"),
+    "create_transfer": (stripe.TransferService, "create"),
+    "list_transfers": (stripe.TransferService, "list"),
+    "get_transfer": (stripe.TransferService, "retrieve"),
+    "create_transfer_reversal": (stripe.TransferReversalService, "create"),
     "list_events": (stripe.EventService, "list"),
 }
 

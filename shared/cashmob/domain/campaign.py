@@ -15,7 +15,9 @@ from .events import (
     CampaignSucceeded,
     DomainEvent,
 )
+from .fair_share import SharePlan
 from .money import Money, chargeable, currency, settlement_minimum
+from .refunds import CampaignRefund
 from .states import CAMPAIGN_TRANSITIONS, CampaignStatus
 
 MAX_CAMPAIGN_DURATION = timedelta(days=365)
@@ -25,6 +27,8 @@ MIN_CAMPAIGN_DURATION = timedelta(minutes=1)
 class FundingModel(StrEnum):
     ALL_OR_NOTHING = "all_or_nothing"
     KEEP_WHAT_YOU_RAISE = "keep_what_you_raise"
+    # All or nothing, and an overfunded goal is charged as fair shares (fair_share).
+    FIXED_PRICE = "fixed_price"
 
 
 class Outcome(StrEnum):
@@ -46,6 +50,12 @@ class Settlement:
     failed: int
     pending_action: int
     settled_at: datetime
+    # The collected pledges' amounts (`pledged` after settlement); `collected`
+    # is what they were charged (less, for a fixed_price fair share). None: as collected.
+    collected_pledged: int | None = None
+    # What was given back of `collected` (the organizer's refund of the
+    # campaign: domain.refunds), in minor units.
+    refunded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,13 @@ class Campaign:
     locked_at: datetime | None = None  # when settlement (or cancellation) began
     fanned_out_at: datetime | None = None  # when its last page of settlement work was sent
     next_check_at: datetime | None = None  # when the scheduler next looks at it
+    # Fixed at the decision (conditions, fair_share): the size of the counted
+    # set of pledges (a conditional pledge is collected iff its min_backers is
+    # at most this), and, for `fixed_price`, the plan of each pledge's charge.
+    crowd: int | None = None
+    share_plan: SharePlan | None = None
+    # The organizer's refund of the whole campaign (refunding, refunded).
+    refund: CampaignRefund | None = None
     revision: int | None = None  # storage revision, for optimistic concurrency
     # What the transitions that made this value recorded, for the use case to
     # publish once the store has written it. Storage ignores it.

@@ -48,7 +48,10 @@ by page; each pledge's fate is then `Crowd.admits(its min_backers)`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+# The highest `min_backers` a pledge's condition may set (as a campaign's).
+MAX_CONDITION = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,9 @@ class Crowd:
     amount: int
     all_backers: int
     all_amount: int
+    # How many of all the pledges carry a condition (not part of the progress
+    # itself: two crowds with the same sums compare equal).
+    conditional: int = field(default=0, compare=False)
 
     def admits(self, min_backers: int | None) -> bool:
         """Whether a pledge with this condition is in the counted set."""
@@ -112,7 +118,13 @@ def crowd_of(pledges: Iterable[Backing]) -> Crowd:
     pledges = list(_checked(pledges))
     ids = counted(pledges)
     inside = [p.amount for p in pledges if p.pledge_id in ids]
-    return Crowd(len(inside), sum(inside), len(pledges), sum(p.amount for p in pledges))
+    return Crowd(
+        len(inside),
+        sum(inside),
+        len(pledges),
+        sum(p.amount for p in pledges),
+        sum(p.min_backers is not None for p in pledges),
+    )
 
 
 def buckets_of(pledges: Iterable[Backing]) -> list[Bucket]:
@@ -150,7 +162,8 @@ def crowd_from_buckets(buckets: Iterable[Bucket]) -> Crowd:
         backers += step_backers
         if threshold <= backers:
             best = (backers, amount)
-    return Crowd(best[0], best[1], backers, amount)
+    conditional = backers - sums.get(0, (0, 0))[1]
+    return Crowd(best[0], best[1], backers, amount, conditional)
 
 
 def _checked(pledges: Iterable[Backing]) -> Iterable[Backing]:

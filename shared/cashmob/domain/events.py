@@ -87,8 +87,14 @@ class PledgeEvent(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class PledgeActivated(PledgeEvent):
+    """The backer's card is saved or the funds held: the pledge counts."""
+
+
+@dataclass(frozen=True, slots=True)
 class PledgeCollected(PledgeEvent):
-    pass
+    # What was taken: the amount, or less (a `fixed_price` fair share).
+    charged: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +115,31 @@ class PledgeReminder(PledgeEvent):
 
 @dataclass(frozen=True, slots=True)
 class PledgeFailed(PledgeEvent):
-    # Stripe's refusal code, hold_expired, payment_canceled or grace_period_ended.
+    # Stripe's refusal code, hold_expired, payment_canceled, grace_period_ended
+    # or campaign_refunded (domain.refunds).
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class PledgeLatePaymentRefunded(PledgeEvent):
     intent_id: str  # the PaymentIntent whose money was given back
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeRefunded(PledgeEvent):
+    """Collected money given back (`amount`: this refund, minor units)."""
+
+    refunded: int  # the pledge's total refunded so far
+    full: bool  # all of what was charged is back: the pledge is `refunded`
+    source: str  # "cashmob" (the organizer's refund) or "stripe" (Stripe's dashboard)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRefunded(DomainEvent):
+    """Every collected pledge of the campaign was given back."""
+
+    campaign_id: str
+    refunded: int  # minor units of the campaign's currency, in all
 
 
 # ---------------------------------------------------------------- payments
@@ -134,6 +158,29 @@ class PaymentDisputed(DomainEvent):
     reason: str | None
 
 
+# ---------------------------------------------------------------- payouts
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPaidOut(DomainEvent):
+    """The campaign's one payout went to its organizer (Stripe Connect)."""
+
+    campaign_id: str
+    amount: int  # what the organizer received, minor units
+    fee: int  # the platform fee kept, minor units
+    currency: str
+    transfer_id: str | None  # Stripe's Transfer (None: nothing was left to send)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPayoutReversed(DomainEvent):
+    """The campaign was refunded: its payout was taken back (or never went out)."""
+
+    campaign_id: str
+    amount: int  # what the payout had sent, minor units (0 if it never went out)
+    transfer_id: str | None
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -142,12 +189,17 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CampaignSucceeded,
         CampaignFailed,
         PledgeCancelled,
+        PledgeActivated,
         PledgeCollected,
         PledgeReleased,
         PledgeActionRequired,
         PledgeReminder,
         PledgeFailed,
         PledgeLatePaymentRefunded,
+        PledgeRefunded,
+        CampaignRefunded,
         PaymentDisputed,
+        CampaignPaidOut,
+        CampaignPayoutReversed,
     )
 }

@@ -44,6 +44,11 @@ class SettlePledge:
     campaign_id: str
     pledge_id: str
     outcome: Outcome | None = None
+    # With the outcome, what the decision fixed for this pledge: the counted
+    # set's size (a conditional pledge is collected iff its min_backers is at
+    # most this) and its fair share (fixed_price; None: its amount).
+    crowd: int | None = None
+    share: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +79,66 @@ class PreparePledge:
     ticket: int
 
 
-Message = DecideOutcome | SendPage | SettlePledge | CheckCompletion | RefundLatePayment
+@dataclass(frozen=True, slots=True)
+class SendRefundPage:
+    """One page of a refunding campaign's collected pledges -> one RefundPledge each."""
+
+    campaign_id: str
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPledge:
+    """Finish the pledge's refund in flight, if any; and while its campaign
+    is refunding, give back all that is left (domain.refunds)."""
+
+    campaign_id: str
+    pledge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRefundCompletion:
+    """The campaign is refunded once no collected pledge has money left to
+    give back. `round` > 0: a follow-up after fan-out."""
+
+    campaign_id: str
+    round: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PayOut:
+    """Pay a succeeded campaign's organizer once its collection is complete
+    (service.payouts): sent at completion, and again when the organizer's
+    Connect account becomes enabled."""
+
+    campaign_id: str
+
+
+Message = (
+    DecideOutcome
+    | SendPage
+    | SettlePledge
+    | CheckCompletion
+    | RefundLatePayment
+    | SendRefundPage
+    | RefundPledge
+    | CheckRefundCompletion
+    | PayOut
+)
 IntakeMessage = PreparePledge
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
-    for cls in (DecideOutcome, SendPage, SettlePledge, CheckCompletion, RefundLatePayment)
+    for cls in (
+        DecideOutcome,
+        SendPage,
+        SettlePledge,
+        CheckCompletion,
+        RefundLatePayment,
+        SendRefundPage,
+        RefundPledge,
+        CheckRefundCompletion,
+        PayOut,
+    )
 }
 INTAKE_MESSAGE_TYPES: dict[str, type[IntakeMessage]] = {PreparePledge.__name__: PreparePledge}
 # The previous release's `kind` strings (same field names): read, never written.
@@ -101,7 +161,13 @@ class InvalidMessage(ValueError):
 def encode(message: Message | IntakeMessage) -> str:
     if type(message) not in (*MESSAGE_TYPES.values(), *INTAKE_MESSAGE_TYPES.values()):
         raise TypeError(f"not a queue message: {message!r}")
-    return json.dumps({"type": type(message).__name__, **asdict(message)}, sort_keys=True)
+    fields_ = {k: v for k, v in asdict(message).items() if not (k in OMITTED_IF_NONE and v is None)}
+    return json.dumps({"type": type(message).__name__, **fields_}, sort_keys=True)
+
+
+# Fields added after a message type's first release, left out while None: the
+# message then reads the same to a worker of the release before them.
+OMITTED_IF_NONE = frozenset({"crowd", "share"})
 
 
 def decode(body: str | bytes) -> Message:
@@ -183,6 +249,13 @@ def _ticket(value: object, where: str) -> int:
     return value
 
 
+def _count(value: object, where: str) -> int | None:
+    """A count or an amount in minor units (crowd, share), or None."""
+    if value is None or (type(value) is int and 0 <= value <= MAX_TICKET):
+        return value  # type: ignore[return-value]
+    raise InvalidMessage(f"{where} is not a whole number")
+
+
 _READERS: dict[str, Callable[[object, str], Any]] = {
     "campaign_id": _id,
     "pledge_id": _id,
@@ -191,4 +264,6 @@ _READERS: dict[str, Callable[[object, str], Any]] = {
     "outcome": _outcome,
     "round": _round,
     "ticket": _ticket,
+    "crowd": _count,
+    "share": _count,
 }

@@ -10,6 +10,7 @@ from typing import Any
 from .events import (
     DomainEvent,
     PledgeActionRequired,
+    PledgeActivated,
     PledgeCancelled,
     PledgeCollected,
     PledgeFailed,
@@ -18,6 +19,7 @@ from .events import (
     PledgeReminder,
 )
 from .money import Money
+from .refunds import NO_REFUNDS, Refunds
 from .states import COUNTED, PLEDGE_TRANSITIONS, PledgeStatus
 
 # Card holds expire after 7 days (Visa merchant-initiated after ~5); a hold is
@@ -38,7 +40,7 @@ def choose_flow(
 
 @dataclass(frozen=True, slots=True)
 class Backer:
-    email: str
+    email: str | None  # None once erased (API.md `…/erase`)
     display_name: str | None = None
     anonymous: bool = False
     hide_amount: bool = False
@@ -49,6 +51,15 @@ class Backer:
         if self.anonymous or not self.display_name:
             return "Anonymous"
         return self.display_name
+
+    @property
+    def erased(self) -> bool:
+        return self.email is None and self.display_name is None and self.message is None
+
+    def erase(self) -> Backer:
+        """The backer with their personal data (email, name, message) gone;
+        how they chose to show the pledge stays."""
+        return replace(self, email=None, display_name=None, message=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,14 @@ class Pledge:
     failure_reason: str | None = None  # why a pledge ended `failed` (Stripe's code)
     # PaymentIntents that took money after the pledge was finished, refunded.
     late_refunds: tuple[str, ...] = ()
+    # The backer's condition (API.md): counted only if at least this many
+    # backers pledge in all; None: unconditional (domain.conditions).
+    min_backers: int | None = None
+    # What settlement charges (a `fixed_price` fair share), recorded before
+    # Stripe is asked; None: the amount.
+    share: int | None = None
+    # Collected money given back, and the refund in flight (domain.refunds).
+    refunds: Refunds = NO_REFUNDS
     revision: int | None = None  # storage revision, for optimistic concurrency
     # What the transitions that made this value recorded, for the use case to
     # publish once the store has written it. Storage ignores it; a pledge
@@ -98,6 +117,22 @@ class Pledge:
     def counted(self) -> bool:
         return self.status in COUNTED
 
+    @property
+    def refunded_amount(self) -> int:
+        """What was given back of the collected money (API.md `refunded_amount`)."""
+        return self.refunds.refunded
+
+    @property
+    def to_charge(self) -> int:
+        """What settlement charges or captures: the fair share, or the amount."""
+        return self.amount.amount if self.share is None else self.share
+
+    @property
+    def charged(self) -> int:
+        """What the pledge's collection took (API.md `charged`); 0 until then."""
+        collected = self.status in (PledgeStatus.COLLECTED, PledgeStatus.REFUNDED)
+        return self.to_charge if collected else 0
+
     # ---------------------------------------------------------------- transitions
 
     def moved_to(self, status: PledgeStatus, **changes: Any) -> Pledge:
@@ -107,8 +142,10 @@ class Pledge:
         after = replace(self, status=status, **changes)
         money = after._money()
         match status:
+            case PledgeStatus.ACTIVE:
+                return after.recording(PledgeActivated(**money))
             case PledgeStatus.COLLECTED:
-                return after.recording(PledgeCollected(**money))
+                return after.recording(PledgeCollected(**money, charged=after.to_charge))
             case PledgeStatus.RELEASED:
                 return after.recording(PledgeReleased(**money))
             case PledgeStatus.FAILED:

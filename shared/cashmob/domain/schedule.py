@@ -106,7 +106,10 @@ class CompletionStep(StrEnum):
 def completion_step(campaign: Campaign, now: datetime) -> CompletionStep:
     """Whether the campaign's pledges may be counted to complete it. While
     pages are going out there is nothing to count yet (counting would read
-    the whole campaign every minute for nothing)."""
+    the whole campaign every minute for nothing). A campaign being refunded
+    is the refund's to finish (domain.refunds), not settlement's."""
+    if campaign.status in (CampaignStatus.REFUNDING, CampaignStatus.REFUNDED):
+        return CompletionStep.NOTHING
     if campaign.outcome is None or campaign.next_check_at is None:
         return CompletionStep.NOTHING
     if campaign.fanned_out_at is None:

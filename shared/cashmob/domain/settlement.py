@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from .campaign import Campaign, FundingModel, Outcome, Settlement
+from .conditions import Backing, Bucket, crowd_from_buckets
+from .fair_share import SharePlan, plan_shares
 from .pledge import PaymentFlow, Pledge
 from .schedule import CHECK_INTERVAL
 from .states import CampaignStatus, PledgeStatus
@@ -32,6 +35,75 @@ def decide(campaign: Campaign, tally: Tally) -> Outcome:
     return Outcome.SUCCEEDED if reached else Outcome.FAILED
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the deadline fixed, from an exact recount of the active pledges.
+
+    `tally`: the counted set's (the conditions resolved, domain.conditions);
+    `crowd`: its size, which decides each conditional pledge (None: not
+    counted to the end, which only happens when no pledge is conditional);
+    `share_plan`: a fixed_price success's fair shares (domain.fair_share)."""
+
+    outcome: Outcome
+    tally: Tally
+    crowd: int | None = None
+    share_plan: SharePlan | None = None
+
+    def applied_to(self, campaign: Campaign) -> Campaign:
+        return replace(campaign, outcome=self.outcome, crowd=self.crowd, share_plan=self.share_plan)
+
+
+def decided(campaign: Campaign, active: Iterable[Backing], *, minimum: int) -> Decision:
+    """The decision over every pledge active at the deadline (each once):
+    the outcome on the largest consistent set, and for a `fixed_price`
+    success the fair-share plan over that set. `minimum`: Stripe's least
+    charge in the campaign's currency (`money.settlement_minimum`).
+
+    Only a fixed_price campaign holds the pledges (ids and amounts: the plan's
+    largest remainders need them all); otherwise they are folded into one
+    bucket per threshold as they stream by."""
+    fixed = campaign.funding_model is FundingModel.FIXED_PRICE
+    kept: list[Backing] = []
+    sums: dict[int, tuple[int, int]] = {}
+    for backing in active:
+        key = backing.min_backers or 0
+        amount, backers = sums.get(key, (0, 0))
+        sums[key] = (amount + backing.amount, backers + 1)
+        if fixed:
+            kept.append(backing)
+    crowd = crowd_from_buckets(Bucket(key, *sums[key]) for key in sums)
+    tally = Tally(crowd.amount, crowd.backers)
+    outcome = decide(campaign, tally)
+    plan = None
+    if fixed and outcome is Outcome.SUCCEEDED and campaign.goal.amount > 0:
+        plan = plan_shares(
+            ((b.pledge_id, b.amount) for b in kept if crowd.admits(b.min_backers)),
+            campaign.goal.amount,
+            minimum=minimum,
+        )
+    return Decision(outcome, tally, crowd.backers, plan)
+
+
+def admitted(pledge: Pledge, crowd: int | None) -> bool:
+    """Whether an active pledge is in the counted set the decision fixed: an
+    unconditional one always; a conditional one when the crowd meets its
+    `min_backers` (unknown crowd: never charged on a guess)."""
+    if pledge.min_backers is None:
+        return True
+    return crowd is not None and pledge.min_backers <= crowd
+
+
+def share_of(campaign: Campaign, pledge: Pledge) -> int | None:
+    """The pledge's fair share under its campaign's plan (None: no plan, the
+    amount is charged). A pure function of the plan persisted at the decision
+    and the pledge's own id and amount: every retry, and every worker running
+    in parallel, charges the same number."""
+    plan = campaign.share_plan
+    if plan is None or not admitted(pledge, campaign.crowd):
+        return None
+    return plan.charge(pledge.id, pledge.amount.amount)
+
+
 class Action(StrEnum):
     CHARGE = "charge"  # setup flow: off-session PaymentIntent on the saved card
     CAPTURE = "capture"  # hold flow: capture the held funds
@@ -53,17 +125,19 @@ OPEN_WORK = frozenset(
 )
 
 
-def action_for(outcome: Outcome | None, pledge: Pledge) -> Action:
+def action_for(outcome: Outcome | None, pledge: Pledge, *, crowd: int | None = None) -> Action:
     """The one step settlement takes next for `pledge` under `outcome`
     (None: the campaign is live, and only a cancelled pledge, or a
-    confirmation that came too late, can leave something to release)."""
+    confirmation that came too late, can leave something to release).
+    `crowd`: the counted set's size the decision fixed: a conditional pledge
+    it does not meet is released, never charged."""
     if outcome is None:
         finished = pledge.status in (PledgeStatus.CANCELLED, PledgeStatus.RELEASED)
         return Action.CANCEL_INTENT if finished and pledge.payment.intent_open else Action.NONE
     match pledge.status:
         case PledgeStatus.PENDING:
             return Action.RELEASE if outcome is Outcome.CANCELLED else Action.EXPIRE
-        case PledgeStatus.ACTIVE if outcome.collects:
+        case PledgeStatus.ACTIVE if outcome.collects and admitted(pledge, crowd):
             return Action.CAPTURE if pledge.payment.flow is PaymentFlow.HOLD else Action.CHARGE
         case PledgeStatus.ACTIVE:
             return Action.RELEASE
@@ -105,22 +179,28 @@ def charge_intent(pledge: Pledge) -> str | None:
 class Totals:
     """A campaign's pledges, summed by how they ended (minor units)."""
 
-    collected: Tally = Tally()
+    collected: Tally = Tally()  # what was charged (a fair share, or the amount)
     released: int = 0
     failed: int = 0
     pending_action: int = 0  # in their grace period: the backer may still pay
+    collected_pledged: int = 0  # the collected pledges' amounts
 
     def plus(self, pledge: Pledge) -> Totals:
         amount = pledge.amount.amount
         match pledge.status:
             case PledgeStatus.COLLECTED:
-                return replace(self, collected=self.collected.plus(amount))
+                return replace(
+                    self,
+                    collected=self.collected.plus(pledge.charged),
+                    collected_pledged=self.collected_pledged + amount,
+                )
             case PledgeStatus.RELEASED:
                 return replace(self, released=self.released + amount)
             case PledgeStatus.FAILED:
                 return replace(self, failed=self.failed + amount)
             case PledgeStatus.ACTION_REQUIRED:
-                return replace(self, pending_action=self.pending_action + amount)
+                # what the backer is asked to pay: the share, or the amount
+                return replace(self, pending_action=self.pending_action + pledge.to_charge)
         return self
 
 
@@ -140,6 +220,9 @@ def finished(campaign: Campaign, totals: Totals, now: datetime) -> Campaign:
         released=totals.released,
         failed=totals.failed,
         pending_action=totals.pending_action,
+        collected_pledged=None  # None: the same as collected
+        if totals.collected_pledged == totals.collected.amount
+        else totals.collected_pledged,
         settled_at=campaign.settlement.settled_at if campaign.settlement else now,
     )
     after = replace(

@@ -16,6 +16,8 @@ class CampaignStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    REFUNDING = "refunding"  # the organizer is giving every collected pledge back
+    REFUNDED = "refunded"
 
 
 class PledgeStatus(StrEnum):
@@ -59,6 +61,8 @@ CAMPAIGN_TRANSITIONS = TransitionTable[CampaignStatus](
     {
         _C.LIVE: frozenset({_C.SETTLING, _C.CANCELLED}),
         _C.SETTLING: frozenset({_C.SUCCEEDED, _C.FAILED}),
+        _C.SUCCEEDED: frozenset({_C.REFUNDING}),
+        _C.REFUNDING: frozenset({_C.REFUNDED}),
     },
 )
 

@@ -76,3 +76,18 @@ class PaymentsGateway(Protocol):
         """Gives back what `intent_id` took (all of it unless `amount`); the refund id.
         A payment already refunded in full answers with the existing refund."""
         ...
+
+    def refund_pledge(self, pledge: Pledge, intent_id: str, *, look_up_first: bool) -> str:
+        """The refund in flight of a collected pledge (`pledge.refunds`: its
+        number keys the request, its amount, its target tags it, the
+        organizer's reason rides in its metadata); the refund id.
+        `look_up_first`: an earlier key of this refund met a 5xx, so a refund
+        of Stripe's carrying its target is the answer. A 5xx raises
+        ChargeOutcomeUnknown (the refund may have been made)."""
+        ...
+
+    def forget_backer(self, pledge: Pledge) -> None:
+        """Erases the backer's personal data Stripe holds for the pledge (the
+        Customer's email and name; a hold's receipt email). Amounts, intents
+        and charges stay for the accounts."""
+        ...

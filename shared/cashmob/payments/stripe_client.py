@@ -3,10 +3,18 @@ the idempotency key every POST carries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
 import stripe
 
 from ..config import Settings
+from ..pacing import RateLimiter
 from ..secrets import Secrets
+from .stripe_outcomes import call
+
+T = TypeVar("T")
 
 # The API version this code speaks: the one stripe-python 16.1.0 was generated
 # for (`stripe.api_version`). A test fails when the two disagree.
@@ -35,3 +43,26 @@ def idempotency_key(pledge_id: str, step: str) -> str:
 def options(pledge_id: str, step: str) -> dict[str, str]:
     """The request options of a POST for the pledge's `step`."""
     return {"idempotency_key": idempotency_key(pledge_id, step)}
+
+
+class StripeCaller:
+    """What every adapter of ours to Stripe shares: the pinned client, made
+    on first use, and one paced request at a time with its errors mapped."""
+
+    def __init__(
+        self, settings: Settings, secrets: Secrets, *, limiter: RateLimiter | None = None
+    ) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._limiter = limiter
+
+    @cached_property
+    def _client(self) -> stripe.StripeClient:
+        return connect(self._settings, self._secrets)
+
+    def _call(self, step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One Stripe request, paced by the limiter, its errors mapped
+        (`stripe_outcomes.call`)."""
+        if self._limiter is not None:
+            self._limiter.acquire()
+        return call(step, fn, *args, **kwargs)

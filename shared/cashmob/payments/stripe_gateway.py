@@ -15,24 +15,19 @@ become domain outcomes (stripe_outcomes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from ..config import Settings
 from ..domain import Money, PaymentFlow, Pledge
 from ..domain.errors import PaymentProviderError, PaymentProviderUnavailable
 from ..observability import logger
-from ..pacing import RateLimiter
-from ..secrets import Secrets
 from .gateway import ChargeResult, ChargeStatus, IntentRef
-from .stripe_client import STRIPE_API_VERSION, connect, options
+from .stripe_client import STRIPE_API_VERSION, StripeCaller, options
 from .stripe_outcomes import (
     ALREADY_REFUNDED,
     PERMANENT_REFUSALS,
     UNEXPECTED_STATE,
-    call,
     client_secret,
     declined,
     existing_charge,
@@ -43,10 +38,12 @@ from .stripe_outcomes import (
 if TYPE_CHECKING:
     from stripe.params import (
         CustomerCreateParams,
+        CustomerUpdateParams,
         PaymentIntentCancelParams,
         PaymentIntentCaptureParams,
         PaymentIntentCreateParams,
         PaymentIntentListParams,
+        PaymentIntentUpdateParams,
         RefundCreateParams,
         RefundListParams,
         SetupIntentCancelParams,
@@ -55,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
 
-T = TypeVar("T")
 
 # Cards only, stated with the parameter this version has for it
 # (`payment_method_types` was removed in 2026-09-30.endive). Dynamic payment
@@ -68,25 +64,7 @@ def _metadata(campaign_id: str, pledge_id: str, **extra: str) -> dict[str, str]:
     return {"campaign_id": campaign_id, "pledge_id": pledge_id, **extra}
 
 
-class StripeGateway:
-    def __init__(
-        self, settings: Settings, secrets: Secrets, *, limiter: RateLimiter | None = None
-    ) -> None:
-        self._settings = settings
-        self._secrets = secrets
-        self._limiter = limiter
-
-    @cached_property
-    def _client(self) -> stripe.StripeClient:
-        return connect(self._settings, self._secrets)
-
-    def _call(self, step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One Stripe request, paced by the limiter, its errors mapped
-        (`stripe_outcomes.call`)."""
-        if self._limiter is not None:
-            self._limiter.acquire()
-        return call(step, fn, *args, **kwargs)
-
+class StripeGateway(StripeCaller):
     # ---------------------------------------------------------------- pledge time
 
     def start_setup(
@@ -146,7 +124,7 @@ class StripeGateway:
             if found is not None:
                 return found
         params: PaymentIntentCreateParams = {
-            "amount": pledge.amount.amount,
+            "amount": pledge.to_charge,  # the amount, or its fixed_price fair share
             "currency": pledge.amount.currency,
             "customer": pledge.payment.customer_id,
             "allowed_payment_method_types": CARD_ONLY,
@@ -177,6 +155,10 @@ class StripeGateway:
             raise PaymentProviderError(f"Pledge {pledge.id} has no hold to capture.")
         step = "capture" if attempt == 0 else f"capture:{attempt}"
         params: PaymentIntentCaptureParams = {}
+        if pledge.to_charge != pledge.amount.amount:
+            # A fair share: Stripe captures this part and releases the rest
+            # of the hold (final_capture defaults to true).
+            params["amount_to_capture"] = pledge.to_charge
         try:
             intent = self._call(
                 "capture",
@@ -273,6 +255,95 @@ class StripeGateway:
                 ) from None
             return str(page.data[0].id)
         return str(refund.id)
+
+    def refund_pledge(self, pledge: Pledge, intent_id: str, *, look_up_first: bool) -> str:
+        """Refund `pledge.refunds.number` under the key `refund-{number}`.
+        Stripe's Refund `reason` takes only duplicate / fraudulent /
+        requested_by_customer: the organizer's words go in the metadata,
+        beside `refund_to` (the pledge's refunded total once this refund is
+        made), which finds the refund again after a 5xx."""
+        r = pledge.refunds
+        tag = str(r.target)
+        if look_up_first:
+            found = self._refund_tagged(intent_id, pledge.id, tag)
+            if found is not None:
+                return found
+        meta = _metadata(pledge.campaign_id, pledge.id, refund_to=tag)
+        if r.reason:
+            meta["reason"] = r.reason
+        params: RefundCreateParams = {
+            "payment_intent": intent_id,
+            "amount": r.pending,
+            "reason": "requested_by_customer",
+            "metadata": meta,
+        }
+        try:
+            refund = self._call(
+                "refund",
+                self._client.v1.refunds.create,
+                params=params,
+                options=options(pledge.id, f"refund-{r.number}"),
+                expected=ALREADY_REFUNDED,
+                outcome_unknown=True,
+            )
+        except stripe.InvalidRequestError:
+            # All of it is back already (refunded in Stripe's dashboard, or
+            # this refund under a key Stripe no longer remembers).
+            found = self._refund_tagged(intent_id, pledge.id, tag, any_refund=True)
+            if found is None:
+                raise PaymentProviderError(
+                    f"PaymentIntent {intent_id} is refunded, yet has no refund."
+                ) from None
+            return found
+        return str(refund.id)
+
+    def _refund_tagged(
+        self, intent_id: str, pledge_id: str, tag: str, *, any_refund: bool = False
+    ) -> str | None:
+        """The refund of `intent_id` whose metadata carries the pledge's
+        `refund_to` tag (`any_refund`: else the newest refund)."""
+        listing: RefundListParams = {"payment_intent": intent_id, "limit": 100}
+        page = self._call("refunds", self._client.v1.refunds.list, params=listing)
+        for refund in page.data:
+            meta = refund.metadata.to_dict() if refund.metadata else {}
+            if meta.get("pledge_id") == pledge_id and meta.get("refund_to") == tag:
+                return str(refund.id)
+        if any_refund and page.data:
+            return str(page.data[0].id)
+        return None
+
+    # ---------------------------------------------------------------- erasure
+
+    def forget_backer(self, pledge: Pledge) -> None:
+        """An empty string unsets a Customer's email (Stripe changelog
+        2013-08-12; the generated types still say `str`), so the Customer
+        keeps its id, metadata and saved card (a pledge erased before the
+        deadline can still be charged) and loses the address. Its name is
+        never given to Stripe (`start_setup`), so there is none to remove.
+        A hold's PaymentIntent loses its `receipt_email`."""
+        if pledge.payment.customer_id:
+            customer_params: CustomerUpdateParams = {"email": ""}
+            self._call(
+                "forget",
+                self._client.v1.customers.update,
+                pledge.payment.customer_id,
+                params=customer_params,
+                options=options(pledge.id, "forget-customer"),
+            )
+        if pledge.payment.flow is PaymentFlow.HOLD and pledge.payment.intent_id:
+            intent_params: PaymentIntentUpdateParams = {"receipt_email": ""}
+            try:
+                self._call(
+                    "forget",
+                    self._client.v1.payment_intents.update,
+                    pledge.payment.intent_id,
+                    params=intent_params,
+                    options=options(pledge.id, "forget-hold"),
+                )
+            except PaymentProviderError:
+                # An intent Stripe no longer lets us update keeps the address
+                # it sent its receipt to; ours is erased all the same.
+                logger.warning("hold receipt email not erased", extra={"pledge_id": pledge.id})
 
     # ---------------------------------------------------------------- helpers
 

@@ -21,7 +21,7 @@ from ..ids import new_id
 from ..store import Page
 from ..store import cursor as cursors
 from ..views import backer_json, campaign_json, pledge_json, progress_of
-from . import badge, settlement
+from . import badge, payouts, settlement
 from .publishing import published
 
 T = TypeVar("T")
@@ -64,8 +64,12 @@ def create(
 
 
 def view(svc: Services, campaign: Campaign) -> dict[str, Any]:
-    live = Tally() if campaign.settlement else svc.store.progress(campaign.id)
-    return campaign_json(campaign, live)
+    if campaign.settlement:
+        return {**campaign_json(campaign, Tally()), "payout": payouts.payout_view(svc, campaign)}
+    crowd = svc.store.crowd(campaign.id)  # one read of the counters, as before
+    return campaign_json(
+        campaign, Tally(crowd.amount, crowd.backers), Tally(crowd.all_amount, crowd.all_backers)
+    )
 
 
 def get(svc: Services, campaign_id: str) -> dict[str, Any]:
@@ -144,5 +148,12 @@ def backers(svc: Services, campaign_id: str, *, limit: int, cursor: str | None) 
 
 def badge_svg(svc: Services, campaign_id: str) -> str:
     campaign = svc.store.get_campaign(campaign_id)
-    live = svc.store.progress(campaign.id)
-    return badge.render(campaign, progress_of(campaign, live), svc.clock.now())
+    if campaign.settlement is not None:
+        return badge.render(campaign, progress_of(campaign, Tally()), svc.clock.now())
+    crowd = svc.store.crowd(campaign.id)  # one read of the counters, as for the view
+    return badge.render(
+        campaign,
+        Tally(crowd.amount, crowd.backers),
+        svc.clock.now(),
+        if_conditions_met=Tally(crowd.all_amount, crowd.all_backers),
+    )

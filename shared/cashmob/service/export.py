@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from ..clock import to_rfc3339
 from ..container import Services
-from ..domain import Pledge, PledgeStatus
+from ..domain import Pledge
 from ..domain.errors import Forbidden
 
 COLUMNS = (
@@ -23,8 +23,6 @@ COLUMNS = (
     "anonymous",
     "message",
 )
-# Money Stripe took for the pledge (and kept, or gave back later).
-CHARGED = frozenset({PledgeStatus.COLLECTED, PledgeStatus.REFUNDED})
 # A cell a spreadsheet would run as a formula starts with one of these.
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -41,7 +39,7 @@ def _row(pledge: Pledge) -> tuple[str | int, ...]:
         to_rfc3339(pledge.created_at),
         pledge.status.value,
         pledge.amount.amount,
-        pledge.amount.amount if pledge.status in CHARGED else 0,
+        pledge.charged,  # the amount, or a fixed_price fair share; 0 if nothing was taken
         pledge.amount.currency,
         _cell(b.email),
         _cell(b.display_name),

@@ -19,6 +19,7 @@ from ..domain import (
     PledgeStatus,
     choose_flow,
 )
+from ..domain.conditions import MAX_CONDITION
 from ..domain.errors import (
     CampaignClosed,
     ConcurrentUpdate,
@@ -28,6 +29,7 @@ from ..domain.errors import (
     PaymentProviderError,
     PaymentProviderUnavailable,
     Unauthorized,
+    ValidationFailed,
 )
 from ..domain.messages import SettlePledge
 from ..domain.money import chargeable
@@ -38,6 +40,10 @@ from .publishing import published
 
 
 def _request_hash(body: dict[str, Any]) -> str:
+    # A pledge without a condition hashes as it did before conditions
+    # existed, so that a replay of an older pledge's request still matches.
+    if body.get("condition") is None:
+        body = {k: v for k, v in body.items() if k != "condition"}
     return hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
@@ -165,7 +171,22 @@ def _new_pledge(
         token_hash=tokens.digest(token),
         request_hash=request_hash,
         counter_shard=zlib.crc32(pledge_id.encode()) % svc.settings.counter_shards,
+        min_backers=_condition(body.get("condition")),
     )
+
+
+def _condition(condition: dict[str, Any] | None) -> int | None:
+    """The pledge's `min_backers` (validated by the API's model; checked
+    again here for callers that skip it)."""
+    if condition is None:
+        return None
+    n = condition.get("min_backers")
+    if type(n) is not int or not 1 <= n <= MAX_CONDITION:
+        raise ValidationFailed(
+            f"condition.min_backers must be a whole number from 1 to {MAX_CONDITION}.",
+            details=[{"field": "condition.min_backers"}],
+        )
+    return n
 
 
 def _authorized(svc: Services, campaign_id: str, pledge_id: str, token: str | None) -> Pledge:

@@ -19,6 +19,7 @@ from ..domain.events import (
     PledgeCollected,
     PledgeFailed,
     PledgeLatePaymentRefunded,
+    PledgeRefunded,
 )
 from ..observability import metrics
 
@@ -27,6 +28,7 @@ METRICS: dict[type[DomainEvent], str] = {
     PledgeCollected: "PledgesCollected",
     PledgeFailed: "PledgesFailed",
     PledgeLatePaymentRefunded: "LatePaymentsRefunded",
+    PledgeRefunded: "PledgesRefunded",
 }
 
 E = TypeVar("E", Campaign, Pledge)

@@ -10,9 +10,11 @@ from pynamodb.exceptions import DoesNotExist
 
 from ..clock import epoch
 from ..domain import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus, Tally
+from ..domain.conditions import Bucket, Crowd, crowd_from_buckets
 from ..domain.errors import ConcurrentUpdate, Conflict, NotFound
 from ..ports import Page
 from . import cursor
+from .counter_keys import threshold_of
 from .mapping import campaign_item, campaign_of
 from .models import DUE, Tables
 from .writes import save_if
@@ -67,10 +69,18 @@ class CampaignTable(Tables):
         for key in Model.due_index.query(DUE, Model.due_at <= epoch(now), limit=limit):
             yield key.campaign_id
 
+    def crowd(self, campaign_id: str) -> Crowd:
+        """The campaign's progress from its counter items (one query, as
+        before conditions): grouped by threshold, the conditions resolved
+        (`domain.conditions.crowd_from_buckets`)."""
+        buckets = [
+            Bucket(threshold_of(item.shard), int(item.amount), int(item.backers))
+            for item in self.models.Counter.query(campaign_id)
+        ]
+        return crowd_from_buckets(buckets)
+
     def progress(self, campaign_id: str) -> Tally:
-        """The sum over the campaign's counter shards."""
-        amount = backers = 0
-        for shard in self.models.Counter.query(campaign_id):
-            amount += int(shard.amount)
-            backers += int(shard.backers)
-        return Tally(amount, backers)
+        """What the counted pledges add up to: the unconditional ones and the
+        conditional ones the current crowd already meets."""
+        crowd = self.crowd(campaign_id)
+        return Tally(crowd.amount, crowd.backers)

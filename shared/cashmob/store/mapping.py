@@ -23,6 +23,14 @@ from ..domain import (
     Settlement,
 )
 from .models import DUE, Models
+from .refund_fields import (
+    campaign_refund_attributes,
+    campaign_refund_of,
+    pledge_refund_attributes,
+    refunds_of,
+    settlement_refunded_of,
+)
+from .share_plans import plan_of, plan_text
 
 # PynamoDB's models are built per settings (`build_models`), so items are typed loosely.
 Item = Any
@@ -65,9 +73,13 @@ def campaign_item(models: Models, c: Campaign) -> Item:
         released_amount=s.released if s else None,
         failed_amount=s.failed if s else None,
         pending_action_amount=s.pending_action if s else None,
+        collected_pledged=s.collected_pledged if s else None,
+        crowd=c.crowd,
+        share_plan=plan_text(c.share_plan),
         settled_at=_opt_epoch(s.settled_at) if s else None,
         locked_at=_opt_epoch(c.locked_at),
         fanned_out_at=_opt_epoch(c.fanned_out_at),
+        **campaign_refund_attributes(c),
         due_bucket=DUE if c.next_check_at else None,
         due_at=_opt_epoch(c.next_check_at),
         **_revision(c.revision),
@@ -84,7 +96,11 @@ def campaign_of(item: Item) -> Campaign:
             released=int(item.released_amount),
             failed=int(item.failed_amount),
             pending_action=int(item.pending_action_amount),
+            collected_pledged=None
+            if item.collected_pledged is None
+            else int(item.collected_pledged),
             settled_at=from_epoch(item.settled_at),
+            refunded=settlement_refunded_of(item),
         )
     return Campaign(
         id=item.campaign_id,
@@ -102,6 +118,9 @@ def campaign_of(item: Item) -> Campaign:
         settlement=settlement,
         locked_at=_opt_time(item.locked_at),
         fanned_out_at=_opt_time(item.fanned_out_at),
+        refund=campaign_refund_of(item),
+        crowd=None if item.crowd is None else int(item.crowd),
+        share_plan=plan_of(item.share_plan),
         next_check_at=_opt_time(item.due_at),
         revision=item.version,
     )
@@ -143,6 +162,9 @@ def pledge_item(models: Models, p: Pledge) -> Item:
         counter_shard=p.counter_shard,
         failure_reason=p.failure_reason,
         late_refunds=list(p.late_refunds) or None,
+        min_backers=p.min_backers,
+        share=p.share,
+        **pledge_refund_attributes(p),
         due_bucket=DUE if due else None,
         due_at=_opt_epoch(due),
         **_revision(p.revision),
@@ -183,6 +205,9 @@ def pledge_of(item: Item) -> Pledge:
         counter_shard=int(item.counter_shard),
         failure_reason=item.failure_reason,
         late_refunds=tuple(item.late_refunds or ()),
+        min_backers=None if item.min_backers is None else int(item.min_backers),
+        share=None if item.share is None else int(item.share),
+        refunds=refunds_of(item),
         revision=item.version,
     )
 

@@ -81,9 +81,17 @@ def build_models(
         released_amount = NumberAttribute(null=True)
         failed_amount = NumberAttribute(null=True)
         pending_action_amount = NumberAttribute(null=True)
+        collected_pledged = NumberAttribute(null=True)  # the collected pledges' amounts
+        crowd = NumberAttribute(null=True)  # the counted set's size, at the decision
+        share_plan = UnicodeAttribute(null=True)  # fixed_price: the SharePlan, as JSON
         settled_at = NumberAttribute(null=True)
         locked_at = NumberAttribute(null=True)
         fanned_out_at = NumberAttribute(null=True)
+        # The organizer's refund of the campaign (store.refund_fields).
+        refunded_amount = NumberAttribute(null=True)
+        refund_reason = UnicodeAttribute(null=True)
+        refund_started_at = NumberAttribute(null=True)
+        refund_sent_at = NumberAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = NumberAttribute(null=True)
         version = VersionAttribute()
@@ -108,7 +116,7 @@ def build_models(
         pledge_id = UnicodeAttribute(range_key=True)
         amount = NumberAttribute()
         currency = UnicodeAttribute()
-        email = UnicodeAttribute()
+        email = UnicodeAttribute(null=True)  # None once erased
         display_name = UnicodeAttribute(null=True)
         anonymous = BooleanAttribute(default=False)
         hide_amount = BooleanAttribute(default=False)
@@ -133,6 +141,15 @@ def build_models(
         counter_shard = NumberAttribute(default=0)
         failure_reason = UnicodeAttribute(null=True)
         late_refunds = ListAttribute(of=UnicodeAttribute, null=True)
+        min_backers = NumberAttribute(null=True)  # the backer's condition
+        share = NumberAttribute(null=True)  # the fair share settlement charges
+        # Collected money given back and the refund in flight (store.refund_fields).
+        refunded_amount = NumberAttribute(default=0)
+        refund_number = NumberAttribute(default=0)
+        refund_pending = NumberAttribute(default=0)
+        refund_target = NumberAttribute(default=0)
+        refund_retry = BooleanAttribute(default=False)
+        refund_reason = UnicodeAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = NumberAttribute(null=True)
         version = VersionAttribute()
@@ -140,7 +157,8 @@ def build_models(
         due_index = PledgeDueIndex()
 
     class CounterModel(Model):
-        """One shard of a campaign's progress: the sum over shards is the total."""
+        """One shard of a campaign's progress: the sum over shards is the total.
+        `shard` also carries the pledges' condition (`store.counter_keys`)."""
 
         class Meta:
             table_name = counters

@@ -17,6 +17,7 @@ from ..domain import PLEDGE_TRANSITIONS, CampaignStatus, Pledge, PledgeStatus
 from ..domain.errors import CampaignClosed, ConcurrentUpdate, Conflict, NotFound
 from ..ports import EventRecord, Page
 from . import cursor
+from .counter_keys import counter_key
 from .mapping import event_item, pledge_item, pledge_of
 from .models import DUE, Tables
 from .writes import failed_conditions, save_if
@@ -119,7 +120,10 @@ class PledgeTable(Tables):
                 if delta:
                     Counter = self.models.Counter
                     tx.update(
-                        Counter(after.campaign_id, after.counter_shard),
+                        Counter(
+                            after.campaign_id,
+                            counter_key(after.min_backers, after.counter_shard),
+                        ),
                         actions=[
                             Counter.amount.add(delta * after.amount.amount),
                             Counter.backers.add(delta),

@@ -12,6 +12,8 @@ settlement queue (`cashmob.domain.messages`), one handler per message type:
   RefundLatePayment - give back a payment Stripe took for a pledge that is
                       already finished (the webhook, or the end of a grace
                       period, finds it)
+and the organizer's refund of a campaign that succeeded (`service.refunds`):
+  SendRefundPage, RefundPledge, CheckRefundCompletion
 The decisions (what to do with a pledge, when a step may happen) are pure
 functions of the domain; these modules read, call Stripe and write.
 """
@@ -24,13 +26,19 @@ from typing import Any
 from ...container import Services
 from ...domain.messages import (
     CheckCompletion,
+    CheckRefundCompletion,
     DecideOutcome,
     InvalidMessage,
     Message,
+    PayOut,
     RefundLatePayment,
+    RefundPledge,
     SendPage,
+    SendRefundPage,
     SettlePledge,
 )
+from ..payouts import pay_out
+from ..refunds import check_refund_completion, refund_pledge_step, send_refund_page
 from .completion import complete
 from .fan_out import decide_outcome, fan_out, recount, send_page
 from .late import refund_late
@@ -45,6 +53,10 @@ HANDLERS: dict[type[Message], Handler] = {
     SettlePledge: settle_pledge,
     CheckCompletion: complete,
     RefundLatePayment: refund_late,
+    SendRefundPage: send_refund_page,
+    RefundPledge: refund_pledge_step,
+    CheckRefundCompletion: check_refund_completion,
+    PayOut: pay_out,  # service.payouts: a succeeded campaign's payout to its organizer
 }
 
 

@@ -15,11 +15,25 @@ from ...payments import ChargeResult
 from ..publishing import published
 
 
-def charge(svc: Services, pledge: Pledge) -> None:
-    """Setup flow: record the attempt (and so its idempotency key) before calling Stripe."""
+def with_share(pledge: Pledge, share: int | None) -> Pledge:
+    """The pledge with its fair share (fixed_price) to be charged, unless it
+    has one recorded already or the share is the whole amount. The share is
+    recorded with the first write before Stripe is asked (the attempt, or
+    Stripe's answer), and every later attempt charges what is recorded."""
+    if share is None or pledge.share is not None or share == pledge.amount.amount:
+        return pledge
+    if not 0 < share < pledge.amount.amount:
+        raise ValueError(f"pledge {pledge.id}: a share of {share} is not part of its amount")
+    return replace(pledge, share=share)
+
+
+def charge(svc: Services, pledge: Pledge, *, share: int | None = None) -> None:
+    """Setup flow: record the attempt (and so its idempotency key), and the
+    share to charge, before calling Stripe."""
     now = svc.clock.now()
     if pledge.payment.charge_attempt == 0:
-        pledge = published(svc, svc.store.save_pledge(pledge, new_attempt(pledge, now)))
+        after = new_attempt(with_share(pledge, share), now)
+        pledge = published(svc, svc.store.save_pledge(pledge, after))
     attempt = pledge.payment.charge_attempt
     look = look_up_first(pledge, now)
     result = known(
@@ -28,8 +42,12 @@ def charge(svc: Services, pledge: Pledge) -> None:
     answered(svc, pledge, result)
 
 
-def capture(svc: Services, pledge: Pledge) -> None:
-    """Hold flow: the attempt number keys the capture (a new one after a 5xx)."""
+def capture(svc: Services, pledge: Pledge, *, share: int | None = None) -> None:
+    """Hold flow: the attempt number keys the capture (a new one after a 5xx).
+    A fair share captures part of the hold (`amount_to_capture`), the rest is
+    released; it is recorded with Stripe's answer (the share is a pure
+    function of the decision, so a retry before that captures the same)."""
+    pledge = with_share(pledge, share)
     attempt = pledge.payment.charge_attempt
     answered(svc, pledge, known(svc, pledge, lambda: svc.payments.capture(pledge, attempt=attempt)))
 

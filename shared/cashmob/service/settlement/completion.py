@@ -15,8 +15,9 @@ from ...domain.schedule import (
 )
 from ...domain.settlement import Totals, finished
 from ...observability import logger
+from ..payouts import after_completion
 from ..publishing import published
-from .fan_out import check_later, fan_out
+from .fan_out import check_later, fan_out, settle_message
 
 
 def complete(svc: Services, message: CheckCompletion) -> None:
@@ -33,17 +34,19 @@ def complete(svc: Services, message: CheckCompletion) -> None:
             return
     assert campaign.outcome is not None
     totals = Totals()
-    waiting: list[str] = []  # ids only: settlement never holds a campaign's pledges
+    # Small messages only: settlement never holds a campaign's pledges.
+    waiting: list[SettlePledge] = []
     for pledge in svc.store.all_pledges(campaign.id):
         totals = totals.plus(pledge)
-        if action_for(campaign.outcome, pledge) is not Action.NONE:
-            waiting.append(pledge.id)
+        if action_for(campaign.outcome, pledge, crowd=campaign.crowd) is not Action.NONE:
+            waiting.append(settle_message(campaign, pledge))
     if waiting:
         if stragglers_due(campaign, now):
-            svc.queue.send_many(SettlePledge(campaign.id, p, campaign.outcome) for p in waiting)
+            svc.queue.send_many(waiting)
         elif message.round:
             rate = svc.settings.stripe_requests_per_second
             next_round = next_check_round(message.round, len(waiting), rate)
             check_later(svc, campaign.id, next_round, waiting=len(waiting))
         return
-    published(svc, svc.store.save_campaign(campaign, finished(campaign, totals, now)))
+    done = published(svc, svc.store.save_campaign(campaign, finished(campaign, totals, now)))
+    after_completion(svc, done)  # a payout, once no pledge is left in its grace period

@@ -3,43 +3,86 @@ page by page, then the completion checks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from ...container import Services
-from ...domain import Campaign, CampaignStatus, Outcome, PledgeStatus, Tally, decide
+from ...domain import (
+    Campaign,
+    CampaignStatus,
+    FundingModel,
+    Outcome,
+    Pledge,
+    PledgeStatus,
+    Tally,
+    decide,
+)
+from ...domain.conditions import Backing, Bucket, crowd_from_buckets
 from ...domain.messages import CheckCompletion, DecideOutcome, SendPage, SettlePledge
+from ...domain.money import settlement_minimum
 from ...domain.schedule import completion_delay, page_delay
-from ...domain.settlement import OPEN_WORK
+from ...domain.settlement import OPEN_WORK, Decision, decided, share_of
 from ...observability import logger
 from ..publishing import published
 
 
-def recount(svc: Services, campaign_id: str) -> Tally:
-    """Exact: the sum over active pledges, streamed page by page."""
-    tally = Tally()
+def _active(svc: Services, campaign_id: str) -> Iterator[Backing]:
     for pledge in svc.store.all_pledges(campaign_id):
         if pledge.status is PledgeStatus.ACTIVE:
-            tally = tally.plus(pledge.amount.amount)
-    return tally
+            yield Backing(pledge.id, pledge.amount.amount, pledge.min_backers)
 
 
-def decided_by_recount(svc: Services, campaign: Campaign) -> tuple[Outcome, Tally]:
-    """The outcome from an exact recount of the active pledges, which stops
-    as soon as the outcome cannot change: no pledge becomes active after the
-    lock, and more active pledges never undo a success, so the pledges not
-    yet counted cannot matter (a big campaign's first captures do not wait
-    for a read of all of it). A cancelled campaign needs no count."""
+def recount(svc: Services, campaign_id: str) -> Tally:
+    """Exact: the counted set of the active pledges (their conditions
+    resolved, domain.conditions), streamed page by page."""
+    sums: dict[int, tuple[int, int]] = {}
+    for backing in _active(svc, campaign_id):
+        key = backing.min_backers or 0
+        amount, backers = sums.get(key, (0, 0))
+        sums[key] = (amount + backing.amount, backers + 1)
+    crowd = crowd_from_buckets(Bucket(key, *sums[key]) for key in sums)
+    return Tally(crowd.amount, crowd.backers)
+
+
+def decided_by_recount(svc: Services, campaign: Campaign) -> Decision:
+    """The decision from an exact recount of the active pledges.
+
+    When no active pledge carries a condition and the campaign is not
+    `fixed_price`, the recount stops as soon as the outcome cannot change:
+    no pledge becomes active after the lock, and more active pledges never
+    undo a success, so the pledges not yet counted cannot matter (a big
+    campaign's first captures do not wait for a read of all of it). The
+    counters say whether any active pledge is conditional (they move in the
+    pledge's own transaction); the recount also checks each pledge it reads.
+    Otherwise every active pledge is counted: the conditions' fixpoint and
+    the fair shares depend on all of them. A cancelled campaign needs no count."""
+    if campaign.status is CampaignStatus.CANCELLED:
+        return Decision(Outcome.CANCELLED, Tally())
+    minimum = settlement_minimum(campaign.currency, svc.settings.stripe_account_currency)
+    fixed = campaign.funding_model is FundingModel.FIXED_PRICE
+    if not fixed and svc.store.crowd(campaign.id).conditional == 0:
+        early = _stopping_early(svc, campaign)
+        if early is not None:
+            return early
+    return decided(campaign, _active(svc, campaign.id), minimum=minimum)
+
+
+def _stopping_early(svc: Services, campaign: Campaign) -> Decision | None:
+    """The recount of a campaign without conditions, stopping at a success;
+    None when it meets a conditional pledge after all."""
     tally = Tally()
     outcome = decide(campaign, tally)
     if outcome is not Outcome.FAILED:
-        return outcome, tally
+        return Decision(outcome, tally)
     for pledge in svc.store.all_pledges(campaign.id):
         if pledge.status is PledgeStatus.ACTIVE:
+            if pledge.min_backers is not None:
+                return None
             tally = tally.plus(pledge.amount.amount)
             outcome = decide(campaign, tally)
             if outcome is Outcome.SUCCEEDED:
-                break
-    return outcome, tally
+                return Decision(outcome, tally)  # the crowd is not needed: no conditions
+    return Decision(outcome, tally, crowd=tally.backers)
 
 
 def decide_outcome(svc: Services, message: DecideOutcome) -> None:
@@ -47,22 +90,35 @@ def decide_outcome(svc: Services, message: DecideOutcome) -> None:
     if campaign.outcome is None:
         if campaign.status is not CampaignStatus.SETTLING:
             return
-        outcome, tally = decided_by_recount(svc, campaign)
-        campaign = published(
-            svc, svc.store.save_campaign(campaign, replace(campaign, outcome=outcome))
-        )
+        decision = decided_by_recount(svc, campaign)
+        campaign = published(svc, svc.store.save_campaign(campaign, decision.applied_to(campaign)))
+        plan = decision.share_plan
         logger.info(
             "outcome decided",
             extra={
                 "campaign_id": campaign.id,
-                "outcome": outcome.value,
-                "backers_counted": tally.backers,
+                "outcome": decision.outcome.value,
+                "backers_counted": decision.tally.backers,
+                "pledged_counted": decision.tally.amount,
+                "fair_share_total": None if plan is None else plan.charged_total,
             },
         )
     # The first page goes out from here rather than through the queue: the
     # first charges start one queue hop sooner. Should this fail, the
     # message is retried and fans out again (settling a pledge is idempotent).
     send_page(svc, SendPage(campaign.id))
+
+
+def settle_message(campaign: Campaign, pledge: Pledge) -> SettlePledge:
+    """The SettlePledge of a decided campaign's pledge: with the outcome, the
+    crowd and the pledge's fair share, so that settling it reads only the pledge."""
+    return SettlePledge(
+        campaign.id,
+        pledge.id,
+        campaign.outcome,
+        crowd=campaign.crowd,
+        share=share_of(campaign, pledge),
+    )
 
 
 def fan_out(svc: Services, campaign_id: str) -> None:
@@ -77,7 +133,7 @@ def send_page(svc: Services, message: SendPage) -> None:
     campaign = svc.store.get_campaign(campaign_id)
     # The outcome is fixed once decided: each message carries it, so settling
     # a pledge reads only the pledge.
-    work = [SettlePledge(campaign_id, p.id, campaign.outcome) for p in page.items]
+    work = [settle_message(campaign, p) for p in page.items]
     if page.next_cursor:
         delay = page_delay(
             len(page.items),

@@ -7,11 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from ...container import Services
+from ...domain import CampaignStatus
 from ...domain.errors import ConcurrentUpdate
 from ...domain.messages import CheckCompletion, DecideOutcome, SettlePledge
 from ...domain.schedule import CHECK_INTERVAL, SweepStep, locked, sweep_step
 from ...observability import logger
 from ..publishing import published
+from ..refunds import sweep_refunding
 
 
 def sweep(svc: Services) -> dict[str, int]:
@@ -20,6 +22,9 @@ def sweep(svc: Services) -> dict[str, int]:
     counts = {"locked": 0, "checked": 0, "pledges_due": 0}
     for campaign_id in list(svc.store.due_campaigns(horizon)):
         campaign = svc.store.get_campaign(campaign_id)
+        if campaign.status is CampaignStatus.REFUNDING:  # the organizer's refund
+            counts["checked"] += sweep_refunding(svc, campaign, now)
+            continue
         step = sweep_step(campaign, now)
         try:
             if step is SweepStep.LOCK:
@@ -42,4 +47,18 @@ def sweep(svc: Services) -> dict[str, int]:
     for campaign_id, pledge_id in list(svc.store.due_pledges(now)):
         svc.queue.send(SettlePledge(campaign_id, pledge_id))  # a reminder, or the grace's end
         counts["pledges_due"] += 1
+    counts.update(_retention(svc))
     return counts
+
+
+def _retention(svc: Services) -> dict[str, int]:
+    """Personal data past its retention period is erased here, on the sweep's
+    schedule (one schedule, one function to watch); a failure is logged and
+    retried on the next sweep, never in settlement's way."""
+    from ..erasure import retention_sweep
+
+    try:
+        return retention_sweep(svc)
+    except Exception:
+        logger.exception("retention sweep failed; the next sweep retries")
+        return {}

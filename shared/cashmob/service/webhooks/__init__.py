@@ -22,6 +22,7 @@ from ...domain.events import PaymentDisputed
 from ...domain.messages import RefundLatePayment, SettlePledge
 from ...observability import logger, metrics
 from ...store import DuplicateEvent
+from .. import payouts
 from ..publishing import announce, published
 from .handlers import HANDLERS, LatePayment, Mismatch
 from .verification import metadata, text, verify, whole
@@ -40,6 +41,9 @@ def process(svc: Services, event: dict[str, Any]) -> str:
     if event_type == "charge.dispute.created":
         announce(svc, [_dispute(obj)])
         return "published"
+    if event_type == "account.updated":
+        # A Connect event: an organizer's account (service.payouts).
+        return payouts.account_updated(svc, obj) if isinstance(obj, dict) else "ignored"
     handler = HANDLERS.get(event_type)
     meta = metadata(obj)
     campaign_id, pledge_id = text(meta, "campaign_id"), text(meta, "pledge_id")

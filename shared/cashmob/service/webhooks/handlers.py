@@ -13,6 +13,7 @@ from typing import Any
 from ...clock import from_epoch
 from ...container import Services
 from ...domain import PaymentFlow, Pledge, PledgeStatus
+from ...domain.refunds import refunded_by_stripe
 from ...domain.settlement import canceled_reason, charge_intent
 from .verification import metadata, text, whole
 
@@ -31,8 +32,13 @@ class LatePayment:
     intent_id: str
 
 
-def _same_money(pledge: Pledge, obj: dict[str, Any], amount_field: str) -> None:
-    if whole(obj, amount_field) != pledge.amount.amount:
+def _same_money(
+    pledge: Pledge, obj: dict[str, Any], amount_field: str, *, charge: bool = False
+) -> None:
+    """`charge`: the field is what settlement charges (`Pledge.to_charge`: a
+    fixed_price fair share, recorded before Stripe was asked), not the pledge."""
+    expected = pledge.to_charge if charge else pledge.amount.amount
+    if whole(obj, amount_field) != expected:
         raise Mismatch(f"{amount_field} is not the pledge's amount")
     if obj.get("currency") != pledge.amount.currency:
         raise Mismatch("currency is not the pledge's")
@@ -86,7 +92,7 @@ def _collected(
     intent_id = text(obj, "id")
     if intent_id is None or intent_id not in pledge.payment_intent_ids():
         raise Mismatch("the intent is not one of the pledge's payments")
-    _same_money(pledge, obj, "amount_received")
+    _same_money(pledge, obj, "amount_received", charge=True)
     if pledge.status is PledgeStatus.ACTION_REQUIRED:  # so intent_id is its charge
         return pledge.collected_by(intent_id)
     collected = pledge.status in (PledgeStatus.COLLECTED, PledgeStatus.REFUNDED)
@@ -110,7 +116,7 @@ def _charge_failed(
         or intent_id == pledge.payment.intent_id
     ):
         return None
-    _same_money(pledge, obj, "amount")
+    _same_money(pledge, obj, "amount", charge=True)
     customer = obj.get("customer")
     if customer is not None and customer != pledge.payment.customer_id:
         raise Mismatch("the charge is not on the pledge's customer")
@@ -159,9 +165,15 @@ def _intent_canceled(
 def _refunded(
     svc: Services, pledge: Pledge, obj: dict[str, Any], event: dict[str, Any]
 ) -> Pledge | None:
-    """Refunded in full (in Stripe's dashboard, say): the collected payment,
-    not a late one we gave back ourselves."""
-    if pledge.status is not PledgeStatus.COLLECTED or obj.get("refunded") is not True:
+    """Refunded in full or in part (in Stripe's dashboard, say): the collected
+    payment, not a late one we gave back ourselves. The charge's
+    `amount_refunded` is the truth and only grows (domain.refunds), so
+    duplicates and events out of order change nothing."""
+    amount_refunded = whole(obj, "amount_refunded")
+    full = obj.get("refunded") is True
+    if pledge.status not in (PledgeStatus.COLLECTED, PledgeStatus.REFUNDED):
+        return None
+    if not full and (amount_refunded is None or amount_refunded <= 0):
         return None
     intent_id = text(obj, "payment_intent")
     if intent_id is not None and intent_id in pledge.late_refunds:
@@ -170,7 +182,8 @@ def _refunded(
         raise Mismatch("the charge is not the pledge's collected payment")
     if obj.get("currency") != pledge.amount.currency:
         raise Mismatch("currency is not the pledge's")
-    return pledge.moved_to(PledgeStatus.REFUNDED)
+    total = max(amount_refunded or 0, pledge.to_charge if full else 0)
+    return refunded_by_stripe(pledge, total)
 
 
 def _no_change(

@@ -37,9 +37,12 @@ def verify(svc: Services, payload: bytes, header: str | None) -> dict[str, Any]:
     skew = abs(svc.clock.now().timestamp() - timestamp)
     if skew > svc.settings.webhook_tolerance_seconds:
         raise BadRequest("Stripe-Signature timestamp is outside the tolerance.")
-    secret = svc.secrets.stripe_webhook_secret.encode()
-    expected = hmac.new(secret, str(timestamp).encode() + b"." + payload, sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    # The platform's endpoint, and the Connect endpoint if one is configured
+    # (Stripe signs each endpoint's deliveries with that endpoint's secret).
+    keys = [svc.secrets.stripe_webhook_secret, svc.secrets.stripe_connect_webhook_secret]
+    signed = str(timestamp).encode() + b"." + payload
+    expected = [hmac.new(k.encode(), signed, sha256).hexdigest() for k in keys if k]
+    if not any(hmac.compare_digest(e, candidate) for e in expected for candidate in signatures):
         raise BadRequest("Stripe-Signature does not match the payload.")
     try:
         event = json.loads(payload)

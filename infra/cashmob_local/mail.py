@@ -1,0 +1,129 @@
+"""Emails in the local stack: the template's EventBridge rules (the notifier's
+NotificationRule) on moto's bus, moto's SES as the sender, and
+`GET /_local/mail`, every email the stack would have sent, newest last.
+
+moto keeps each message the notifier sends (a raw MIME message through SES
+v2) in its SES backend: read directly when moto runs in this process (the
+default), else through its `/moto-api/data.json` dump."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from email import message_from_string, policy
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from cashmob.clock import to_rfc3339
+
+from . import template
+
+SENDER = "cashmob@example.org"
+
+
+def local_parameters(api_url: str) -> dict[str, str]:
+    """The template parameters the local stack gives the notifier: email on,
+    from moto's verified identity, links to the stack's own front end."""
+    return {"EmailEnabled": "true", "EmailSender": SENDER, "PublicSiteUrl": f"{api_url}/app"}
+
+
+def _resolve(value: Any, refs: dict[str, str], arns: dict[str, str]) -> Any:
+    if isinstance(value, dict) and "Ref" in value:
+        return refs[value["Ref"]]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return arns[value["Fn::GetAtt"][0]]
+    return value
+
+
+def start(refs: dict[str, str], queue_urls: dict[str, str]) -> list[str]:
+    """Verifies the sender with moto's SES and puts the template's rules (all
+    enabled: email is on locally) on the bus, targeting their queues; the
+    rules' names."""
+    import boto3
+
+    boto3.client("sesv2").create_email_identity(EmailIdentity=refs.get("EmailSender", SENDER))
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    arns = {
+        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for name, url in queue_urls.items()
+    }
+    names = []
+    for name, props in template.resources("AWS::Events::Rule").items():
+        bus = _resolve(props["EventBusName"], refs, arns)
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]))
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[
+                {"Id": target["Id"], "Arn": _resolve(target["Arn"], refs, arns)}
+                for target in props["Targets"]
+            ],
+        )
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------- /_local/mail
+
+
+def _raw_messages() -> list[str]:
+    """moto's sent raw messages, oldest first."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import RawMessage, ses_backends
+
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][region]
+    found = [m.raw_data for m in backend.sent_messages if isinstance(m, RawMessage)]
+    if found or not endpoint:
+        return found
+    # moto in another process (CASHMOB_LOCAL_MOTO_PROCESS, an external endpoint)
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as answer:  # noqa: S310 - moto's local endpoint
+        dump = json.load(answer)
+    return [m["raw_data"] for m in dump.get("ses", {}).get("RawMessage", [])]
+
+
+def _body(message: EmailMessage, subtype: str) -> str | None:
+    part = message.get_body(preferencelist=(subtype,))
+    return None if part is None else str(part.get_content())
+
+
+def message_json(raw: str) -> dict[str, Any]:
+    """One sent email as API.md shows it: to, subject, text, html, sent_at."""
+    message = message_from_string(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return {
+        "to": str(message["To"]),
+        "subject": str(message["Subject"]),
+        "text": _body(message, "plain"),
+        "html": _body(message, "html"),
+        "sent_at": to_rfc3339(parsedate_to_datetime(str(message["Date"]))),
+    }
+
+
+def messages() -> list[dict[str, Any]]:
+    """Every email the stack sent, newest last."""
+    return [message_json(raw) for raw in _raw_messages()]
+
+
+def summary(api: Any, timeout: float = 60.0) -> str:
+    """How many emails of each kind the stack sent (the demo's last line),
+    once the notification queue is empty."""
+    from collections import Counter
+
+    from cashmob.notify.emails import kind_of_subject
+
+    def drained() -> bool:
+        queue = api.status()["queues"].get("NotificationQueue", {})
+        return not sum(queue.values())
+
+    api.wait(drained, timeout)
+    sent = Counter(
+        str(kind_of_subject(m["subject"])) for m in api.ok("GET", "/_local/mail")["messages"]
+    )
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(sent.items())) or "none"
+    return f"emails to backers ({sum(sent.values())}): {kinds}"

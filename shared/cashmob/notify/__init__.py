@@ -1,0 +1,2 @@
+"""Emails to backers: the notifier's templates (`emails`), its use case
+(`notifier`) and the SES adapter (`ses`)."""
