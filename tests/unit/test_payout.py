@@ -115,6 +115,9 @@ def test_an_account_is_enabled_once_stripe_says_it_can_take_transfers():
     assert not account_enabled({**ready, "details_submitted": False})
     assert not account_enabled({**ready, "payouts_enabled": False})
     assert not account_enabled({**ready, "capabilities": {"transfers": "pending"}})
+    # Odd but signed: never an error (a 5xx to Stripe), never enabled.
+    for odd in (None, [], "active", 1):
+        assert not account_enabled({**ready, "capabilities": odd})
 
 
 def test_return_urls_are_http():

@@ -146,7 +146,9 @@ def organizer_json(organizer: Organizer, *, available: bool) -> dict[str, Any]:
 def account_enabled(account: dict[str, Any]) -> bool:
     """Whether a Stripe account (as Stripe shows it) can receive a payout:
     onboarding submitted, payouts enabled, the transfers capability active."""
-    capabilities = account.get("capabilities") or {}
+    capabilities = account.get("capabilities", {})
+    if not isinstance(capabilities, dict):  # signed, but not an account we know
+        return False
     return (
         account.get("details_submitted") is True
         and account.get("payouts_enabled") is True
