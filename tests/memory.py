@@ -254,6 +254,13 @@ class MemoryStore:
         with self._lock:
             return self.get_campaign(campaign_id), self.find_pledge(campaign_id, pledge_id)
 
+    def campaign_pledge_and_intake(
+        self, campaign_id: str, pledge_id: str
+    ) -> tuple[Campaign, Pledge | None, IntakeProgress]:
+        with self._lock:
+            campaign, pledge = self.campaign_and_pledge(campaign_id, pledge_id)
+            return campaign, pledge, self.intake_progress()
+
     # ---------------------------------------------------------------- flash intake
 
     def claim_slot(self, endpoint: str, slot: int, expires_at: datetime) -> bool:

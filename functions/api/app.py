@@ -38,11 +38,11 @@ from cashmob.schemas import (
     StartPayouts,
 )
 from cashmob.service import campaigns as campaign_cases
-from cashmob.service import erasure as erasure_cases
-from cashmob.service import export as export_cases
-from cashmob.service import payouts as payout_cases
 from cashmob.service import pledges as pledge_cases
-from cashmob.service import refunds as refund_cases
+
+# Cold start: the refunds, payouts, export and erasure use cases are imported
+# by the routes that use them, so the first request of a fresh instance (most
+# often GET /campaigns/{id}) does not wait for them.
 
 ORIGIN = "*"
 CORS = CORSConfig(
@@ -190,6 +190,8 @@ def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
     summary="Refund every backer of a campaign that succeeded (organizer)",
 )
 def refund_campaign(campaign_id: CampaignId, body: RefundCampaign) -> Response[CampaignOut]:
+    from cashmob.service import refunds as refund_cases
+
     result, status = refund_cases.refund_campaign(
         container.current(), campaign_id, organizer(), body.reason
     )
@@ -227,6 +229,8 @@ def list_pledges(
     summary="Every pledge as CSV (organizer)",
 )
 def pledges_csv(campaign_id: CampaignId) -> Response[str]:
+    from cashmob.service import export as export_cases
+
     chunks = export_cases.pledges_csv(container.current(), campaign_id, organizer())
     return Response(
         200,
@@ -337,6 +341,8 @@ def cancel_pledge(
 def erase_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> OwnerPledge:
+    from cashmob.service import erasure as erasure_cases
+
     return erasure_cases.erase(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
@@ -352,6 +358,8 @@ def erase_pledge(
     summary="The organizer's payout account (organizer)",
 )
 def get_organizer() -> OrganizerOut:
+    from cashmob.service import payouts as payout_cases
+
     return payout_cases.organizer(container.current(), organizer())  # type: ignore[return-value]
 
 
@@ -364,6 +372,8 @@ def get_organizer() -> OrganizerOut:
     summary="Stripe Connect onboarding link for payouts (organizer)",
 )
 def start_payouts(body: StartPayouts) -> PayoutLink:
+    from cashmob.service import payouts as payout_cases
+
     return payout_cases.start_onboarding(container.current(), organizer(), body.return_url)  # type: ignore[return-value]
 
 
@@ -376,6 +386,8 @@ def start_payouts(body: StartPayouts) -> PayoutLink:
     summary="Refund one pledge, in full or in part (organizer)",
 )
 def refund_pledge(campaign_id: CampaignId, pledge_id: PledgeId, body: RefundPledgeIn) -> PledgeOut:
+    from cashmob.service import refunds as refund_cases
+
     return refund_cases.refund_pledge(  # type: ignore[return-value]
         container.current(),
         campaign_id,

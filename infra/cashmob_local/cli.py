@@ -44,6 +44,11 @@ def parser() -> argparse.ArgumentParser:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=12111)
     emulator.add_argument("--forward-to", default=None)
+    emulator.add_argument(
+        "--events",
+        default=None,
+        help="comma-separated event types to deliver (default: all), as `stripe listen --events`",
+    )
     emulator.add_argument("--rate-limit", type=float, default=None)
     emulator.add_argument("--latency-ms", type=float, default=0.0)
     emulator.add_argument(

@@ -1,6 +1,8 @@
-"""moto's server in a process of its own, for `cashmob local` when
-CASHMOB_LOCAL_MOTO_PROCESS=1. Opt-in until it has been measured against the
-in-process server side by side on a machine that is not saturated.
+"""moto's server in a process of its own: `cashmob local`'s default
+(CASHMOB_LOCAL_MOTO_PROCESS=0 keeps it in the stack's process). Measured
+side by side, a 500-backer `cashmob demo` (both variants) took 91 s with
+moto in its own process against 137 s in the stack's (pledging 14.2/s
+against 8.6/s), on this 2-core machine under the same load.
 
 The functions reach moto over HTTP whether it runs in their process or not;
 in its own process it has its own interpreter lock, so moto's work (parsing,

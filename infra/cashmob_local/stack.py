@@ -11,6 +11,7 @@ movable clock serves the handlers, the tick and the emulator.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ from cashmob.clock import OffsetClock, to_rfc3339
 from cashmob.config import Settings
 from cashmob.container import Services
 from cashmob.error_body import error_body
+from cashmob.service.webhooks import ENABLED_EVENTS
 
 from . import mail, openapi, reconciling, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
@@ -74,6 +76,10 @@ class SerializedMoto:
             captured[:] = [status, headers, exc_info]
             return lambda _data: None
 
+        if environ.get("PATH_INFO") == mail.RAW_MESSAGES_PATH:
+            body = mail.raw_messages_json()  # the stack's emails, from this process's moto
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
             with self.lock:
                 body = b"".join(self.app(environ, capture))
@@ -88,9 +94,21 @@ def serve_moto(host: str, port: int) -> Any:
 
     moto_undo.install()  # a transaction costs its items, not its tables
     moto_speedups.install()  # a query on a table's key costs its partition
+    from . import moto_items_json
+
+    moto_items_json.install()  # items answered as JSON, not walked by moto's serializer
     server = make_server(host, port, SerializedMoto(), threaded=True)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server
+
+
+def moto_in_own_process() -> bool:
+    """Whether `cashmob local` runs moto in a process of its own (the
+    default): moto's work (parsing, expressions, answers) then runs on
+    another core beside the functions' instead of taking turns with them
+    under one interpreter lock; `make demo` takes about two thirds of the
+    time (500 backers). CASHMOB_LOCAL_MOTO_PROCESS=0 keeps moto here."""
+    return os.environ.get("CASHMOB_LOCAL_MOTO_PROCESS", "1") != "0"
 
 
 def start_aws() -> tuple[Any, dict[str, str]]:
@@ -106,7 +124,7 @@ def start_aws() -> tuple[Any, dict[str, str]]:
     if external:
         os.environ["AWS_ENDPOINT_URL"] = external
     else:
-        if os.environ.get("CASHMOB_LOCAL_MOTO_PROCESS") == "1":  # moto on a core of its own
+        if moto_in_own_process():  # moto on a core of its own
             from . import moto_process
 
             server = moto_process.start()
@@ -174,6 +192,10 @@ class Stack:
             forward_to=args.webhook_forward_to or f"{api_url}/webhooks/stripe",
             faults=Faults(rate_limit=args.stripe_rate_limit, latency_ms=args.stripe_latency_ms),
             account_currency=account_currency,
+            # What a deployment's endpoint subscribes to: the other events
+            # (customer.created, *.created, charge.succeeded...) are two
+            # thirds of the deliveries and the webhook would only ignore them.
+            enabled_events=ENABLED_EVENTS,
         )
         server = make_server(args.host, args.stripe_port, self.emulator, threaded=True)
         self._serve(server, "stripe-emulator")
@@ -204,6 +226,11 @@ class Stack:
         # Reconciliation reads at the emulator's pace too: as fast as it
         # allows (unlimited without `--stripe-rate-limit`).
         refs["ReconcileRequestsPerSecond"] = refs["StripeIntakeRequestsPerSecond"]
+        refs["StripeRequestsPerSecond"] = settlement_budget(
+            args.stripe_rate_limit,
+            refs["StripeRequestsPerSecond"],
+            emulated=self.emulator is not None,
+        )
         if getattr(args, "payouts", False):
             refs["PayoutsEnabled"] = "true"  # Stripe Connect payouts (`--payouts`)
         refs.update(mail.local_parameters(api_url))  # backers' emails through moto's SES
@@ -338,13 +365,22 @@ class Stack:
             self.ticker.tick()
             return _json({"ticked": True, "now": to_rfc3339(clock.now())})
 
-        def status(request: Request) -> Response:
+        @functools.cache
+        def queues_seen() -> tuple[Any, dict[str, str]]:
+            """One SQS client and the queues' URLs, found once: the demo asks
+            for the status several times a second."""
             import boto3
 
             sqs = boto3.client("sqs")
+            return sqs, {
+                name: sqs.get_queue_url(QueueName=template.queue_name(name, props))["QueueUrl"]
+                for name, props in template.resources("AWS::SQS::Queue").items()
+            }
+
+        def status(request: Request) -> Response:
+            sqs, urls = queues_seen()
             queues = {}
-            for name, props in template.resources("AWS::SQS::Queue").items():
-                url = sqs.get_queue_url(QueueName=template.queue_name(name, props))["QueueUrl"]
+            for name, url in urls.items():
                 attrs = sqs.get_queue_attributes(
                     QueueUrl=url,
                     AttributeNames=[
@@ -388,6 +424,17 @@ def intake_budget(stripe_rate_limit: float | None) -> float:
     if not stripe_rate_limit:
         return 0.0
     return stripe_rate_limit - 1 if stripe_rate_limit >= 2 else stripe_rate_limit / 2
+
+
+def settlement_budget(stripe_rate_limit: float | None, paced: str, *, emulated: bool) -> str:
+    """Settlement's Stripe budget (StripeRequestsPerSecond): `paced` (the template's,
+    below Stripe's 25/s) wherever a limit applies, that is with
+    `--stripe-rate-limit` or a real Stripe (`--stripe-api-base`, whose
+    limit the stack cannot see); the emulator without a limit takes any
+    pace, so settlement is not paced at all (0: unlimited)."""
+    if emulated and not stripe_rate_limit:
+        return "0"
+    return paced
 
 
 def _resolve(value: Any, refs: dict[str, str], *, default: int) -> int:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from . import ports
 from .clock import Clock, SystemClock
 from .config import Settings
 from .messaging import EventPublisher, IntakeQueue, WorkQueue
@@ -17,6 +16,7 @@ from .secrets import Secrets
 from .store import Store
 
 if TYPE_CHECKING:
+    from . import ports
     from .payments.connect import ConnectGateway
     from .service.budget import StripeBudget
     from .store.organizers import PayoutBook

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from .domain.events import DomainEvent
-from .domain.messages import IntakeMessage, Message, encode
+from .domain.messages import encode
 from .observability import logger
+
+if TYPE_CHECKING:
+    from .domain.events import DomainEvent
+    from .domain.messages import IntakeMessage, Message
 
 SOURCE = "cashmob"
 # Backoff for failed settlement work: 2 s after the first failure, doubling,
@@ -53,6 +54,14 @@ def back_off_failures(
                 logger.exception("could not delay a failed record")
 
 
+def _client(service: str, *, region_name: str) -> Any:
+    """A boto3 client, boto3 imported with the first one: a function whose
+    first request sends nothing does not load it (PynamoDB needs only botocore)."""
+    import boto3
+
+    return boto3.client(service, region_name=region_name)
+
+
 # PutEvents takes at most 10 entries a request.
 PUT_EVENTS_BATCH = 10
 
@@ -67,7 +76,7 @@ class WorkQueue:
 
     @cached_property
     def _sqs(self) -> Any:
-        return boto3.client("sqs", region_name=self.region)
+        return _client("sqs", region_name=self.region)
 
     def send(self, message: Message, *, delay_seconds: int = 0) -> None:
         self._sqs.send_message(
@@ -120,7 +129,7 @@ class IntakeQueue:
 
     @cached_property
     def _sqs(self) -> Any:
-        return boto3.client("sqs", region_name=self.region)
+        return _client("sqs", region_name=self.region)
 
     def send(self, message: IntakeMessage) -> None:
         self._sqs.send_message(
@@ -154,7 +163,7 @@ class EventPublisher:
 
     @cached_property
     def _events(self) -> Any:
-        return boto3.client("events", region_name=self.region)
+        return _client("events", region_name=self.region)
 
     def publish(self, event: DomainEvent) -> None:
         self.publish_all([event])

@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .clock import Clock
-from .domain import Campaign, CampaignStatus, Pledge, PledgeStatus, Tally
-from .domain.conditions import Crowd
-from .domain.events import DomainEvent
-from .domain.messages import IntakeMessage, Message
-from .notify.emails import Email
-from .payments.gateway import PaymentsGateway
+
+# The ports only name these types: importing them here would load the whole
+# domain, the email templates and the gateway's types at every cold start,
+# whatever the function (the adapters and use cases import what they use).
+if TYPE_CHECKING:
+    from .domain import Campaign, CampaignStatus, Pledge, PledgeStatus, Tally
+    from .domain.conditions import Crowd
+    from .domain.events import DomainEvent
+    from .domain.messages import IntakeMessage, Message
+    from .notify.emails import Email
+    from .payments.gateway import PaymentsGateway
 
 __all__ = [
     "CampaignRepository",
@@ -35,6 +40,16 @@ __all__ = [
     "Store",
     "WorkQueue",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`ports.PaymentsGateway`, the gateway's own port, imported on first use."""
+    if name == "PaymentsGateway":
+        from .payments.gateway import PaymentsGateway
+
+        return PaymentsGateway
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 T = TypeVar("T")
 
@@ -182,6 +197,13 @@ class Store(CampaignRepository, PledgeRepository, IntakeLedger, Protocol):
         self, campaign_id: str, pledge_id: str
     ) -> tuple[Campaign, Pledge | None]:
         """The campaign (NotFound if none) and the pledge if it exists, read together."""
+        ...
+
+    def campaign_pledge_and_intake(
+        self, campaign_id: str, pledge_id: str
+    ) -> tuple[Campaign, Pledge | None, IntakeProgress]:
+        """`campaign_and_pledge` and `intake_progress()`, read together (one
+        request: pledge creation needs all three)."""
         ...
 
 

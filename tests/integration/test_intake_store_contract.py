@@ -10,9 +10,11 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from cashmob.domain.errors import NotFound
 from cashmob.domain.messages import PreparePledge, decode_intake
 from cashmob.messaging import IntakeQueue
 from tests.memory import MemoryIntakeQueue, MemoryStore
+from tests.unit import factories
 from tests.unit.factories import NOW
 
 EXPIRES = NOW + timedelta(minutes=5)
@@ -52,6 +54,23 @@ def test_served_only_moves_up(ledger):
     progress = ledger.intake_progress()
     assert (progress.served, progress.waiting) == (2, 1)
     assert progress.updated_at == int(later.timestamp())
+
+
+def test_pledge_creation_reads_the_campaign_the_pledge_and_the_queue_together(ledger):
+    ledger.create_campaign(factories.campaign())
+    campaign, pledge, progress = ledger.campaign_pledge_and_intake("cmp_test", "plg_test")
+    assert campaign.id == "cmp_test" and pledge is None
+    assert (progress.queued, progress.served, progress.updated_at) == (0, 0, None)
+    ledger.create_pledge(factories.pledge())
+    for pledge_id in ("p1", "p2", "p3"):
+        ledger.take_ticket("c", pledge_id, NOW)
+    ledger.mark_served(1, NOW + timedelta(seconds=5))
+    campaign, pledge, progress = ledger.campaign_pledge_and_intake("cmp_test", "plg_test")
+    assert pledge is not None and pledge.id == "plg_test"
+    assert progress == ledger.intake_progress()
+    assert (progress.queued, progress.served, progress.waiting) == (3, 1, 2)
+    with pytest.raises(NotFound):
+        ledger.campaign_pledge_and_intake("cmp_none", "plg_test")
 
 
 @pytest.fixture(params=["sqs", "memory"])

@@ -411,6 +411,39 @@ def test_failed_deliveries_are_retried_with_backoff():
     assert waited >= 0.25 + 0.5 + 1.0  # three failures, each retried later than the last
 
 
+def test_only_enabled_event_types_are_delivered_and_all_are_recorded(receiver):
+    # As a webhook endpoint's enabled events: the Customer and the intent's
+    # creation are not delivered, its success is; the events list keeps all.
+    emulator = StripeEmulator(forward_to=receiver.url, enabled_events={"setup_intent.succeeded"})
+    with serving(emulator) as url:
+        client = client_for(url).v1
+        customer = client.customers.create(params={})
+        intent = client.setup_intents.create(
+            params={"customer": customer.id, "usage": "off_session"}
+        )
+        client.setup_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
+        assert emulator.wait_for_deliveries(10)
+        recorded = [event.type for event in client.events.list(params={"limit": 100})]
+    emulator.stop()
+    assert [json.loads(p)["type"] for p, _ in receiver.deliveries] == ["setup_intent.succeeded"]
+    assert {"customer.created", "setup_intent.created", "setup_intent.succeeded"} <= set(recorded)
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["customer.created", "setup_intent.created", "payment_intent.created", "charge.succeeded"],
+)
+def test_what_the_local_stack_does_not_subscribe_to_the_webhook_ignores(event_type):
+    # So leaving these out of the deliveries (`cashmob local` subscribes to
+    # ENABLED_EVENTS) loses nothing: the webhook answers them "ignored".
+    from cashmob.service.webhooks import ENABLED_EVENTS, process
+
+    assert event_type not in ENABLED_EVENTS
+    meta = {"campaign_id": "cmp_1", "pledge_id": "plg_1"}
+    event = {"id": "evt_1", "type": event_type, "data": {"object": {"metadata": meta}}}
+    assert process(None, event) == "ignored"  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- faults
 
 

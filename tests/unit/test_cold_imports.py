@@ -27,6 +27,30 @@ NEVER = {
     "jsonschema": "JSON Schema validation, tests only",
 }
 
+# Loaded at import only by the functions named; the others load each with the
+# first request that uses it, or never.
+ONLY_FOR = {
+    "pydantic": (
+        {"ApiFunction"},
+        "the API's request models; Settings reads the environment without it",
+    ),
+    "boto3": (set(), "with the first SQS or EventBridge client (PynamoDB needs only botocore)"),
+    "cashmob.notify.emails": ({"NotifierFunction"}, "the email templates, the notifier's"),
+    "cashmob.service.refunds": (
+        set(),
+        "the organizer's refunds, with their first request or message",
+    ),
+    "cashmob.service.payouts": (
+        {"ReconcileFunction"},
+        "payouts, with their first message, request or settled campaign's view",
+    ),
+    # The API's routes other than a campaign's view and the pledges import
+    # their use cases themselves (the first request is most often GET /campaigns/{id}).
+    "cashmob.service.export": (set(), "the CSV export, with its route"),
+    "cashmob.service.erasure": (set(), "erasure, with its route"),
+    "cashmob.service.badge": (set(), "the SVG badge, with its route"),
+}
+
 PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -59,6 +83,8 @@ def test_every_function_of_the_template_is_probed():
     assert "SettleWorkerFunction" in FUNCTIONS
     for folder, module in FUNCTIONS.values():
         assert (folder / f"{module}.py").is_file()
+    for functions, _ in ONLY_FOR.values():
+        assert functions <= set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -67,6 +93,9 @@ def test_importing_a_handler_leaves_the_heavy_imports_for_later(function):
 
     for package, why in NEVER.items():
         assert not _under(loaded, package), f"{function} imports {package} at init ({why})"
+    for package, (functions, why) in ONLY_FOR.items():
+        if function not in functions:
+            assert not _under(loaded, package), f"{function} imports {package} at init ({why})"
 
 
 def test_tracing_on_still_wraps_the_handler_in_the_tracer():

@@ -2,7 +2,9 @@
 interpreter, against `import boto3` alone, two ways:
 
 - in-process, as Lambda's init does it: the function's folder on sys.path,
-  `import <module>` timed inside the interpreter (`median_ms`, `ratio`);
+  `import <module>` timed inside the interpreter (`median_ms`, `ratio`; and
+  its CPU time, `cpu_ms`, `cpu_ratio`, which other work on the machine
+  disturbs less);
 - whole-process: `python -c "import app"` against `python -c "import boto3"`,
   timed from outside, interpreter start and exit included
   (`whole_process_ms`, `whole_process_ratio`).
@@ -14,7 +16,10 @@ Tracing is off for both (POWERTOOLS_TRACE_DISABLED=1; Lambda still records
 the invocation with `Tracing: Active`); `with_tracing` is the in-process
 import with Powertools' Tracer on, as in Lambda (LAMBDA_TASK_ROOT set), which
 imports the X-Ray SDK. Samples are interleaved (the machine's noise hits all
-alike) and summarised by their medians. Each interpreter reads compiled
+alike) and summarised by their medians. `floors` times the libraries alone
+the same way (PynamoDB and Powertools, with the batch utility the SQS
+workers use, or the event handler with validation the API uses): the part
+of each ratio that no code of ours can remove. Each interpreter reads compiled
 bytecode for every module, ours included (a warm-up run writes it to a
 private cache), as a deployment that ships `.pyc` files does; boto3's own
 come with its wheel.
@@ -35,8 +40,25 @@ from .. import template
 from .plumbing import ROOT
 
 BASE = "boto3"
+# What the functions cannot do without, timed in-process like them: how much
+# of each ratio is the libraries' own import, before any of our code.
+LIBRARIES = (
+    "import pynamodb.models, pynamodb.transactions,"
+    " aws_lambda_powertools.logging, aws_lambda_powertools.metrics"
+)
+FLOORS = {
+    "PynamoDB + Powertools logging, metrics": LIBRARIES,
+    "+ Powertools batch (the SQS workers)": LIBRARIES
+    + "; import aws_lambda_powertools.utilities.batch",
+    "+ Powertools event handler with validation (the API)": LIBRARIES
+    + "; from aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+    + "; import aws_lambda_powertools.event_handler.openapi.params"
+    + "; APIGatewayHttpResolver(enable_validation=True)",
+}
+# Wall time, and the interpreter's CPU time (steadier on a shared machine).
 TIMED = (
-    "import time, sys; t = time.perf_counter(); exec(sys.argv[1]); print(time.perf_counter() - t)"
+    "import time, sys; t, c = time.perf_counter(), time.process_time(); exec(sys.argv[1]);"
+    " print(time.perf_counter() - t, time.process_time() - c)"
 )
 
 
@@ -62,11 +84,12 @@ def _env(extra: dict[str, str], cache: str) -> dict[str, str]:
     return env
 
 
-def _in_process(snippet: str, env: dict[str, str]) -> float:
+def _in_process(snippet: str, env: dict[str, str]) -> tuple[float, float]:
     done = subprocess.run(
         [sys.executable, "-c", TIMED, snippet], env=env, capture_output=True, text=True, check=True
     )
-    return float(done.stdout.strip().splitlines()[-1])
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def _whole_process(snippet: str, env: dict[str, str]) -> float:
@@ -87,31 +110,48 @@ def cold_start(runs: int = 11) -> dict[str, Any]:
             off = {**deployed, "POWERTOOLS_TRACE_DISABLED": "1"}
             on = {**deployed, "POWERTOOLS_TRACE_DISABLED": "0", "LAMBDA_TASK_ROOT": str(folder)}
             snippets[name] = (snippet, _env(off, cache), _env(on, cache))
+        for label, snippet in FLOORS.items():
+            snippets[label] = (snippet, plain, None)
         for snippet, env, tracing in snippets.values():  # warm-up: writes the bytecode
             _whole_process(snippet, env)
             if tracing is not None:
                 _whole_process(snippet, tracing)
 
         samples: dict[str, dict[str, list[float]]] = {
-            name: {"in": [], "whole": [], "traced": []} for name in snippets
+            name: {"in": [], "cpu": [], "whole": [], "traced": []} for name in snippets
         }
         for _ in range(runs):
             for name, (snippet, env, tracing) in snippets.items():
-                samples[name]["in"].append(_in_process(snippet, env))
+                wall, cpu = _in_process(snippet, env)
+                samples[name]["in"].append(wall)
+                samples[name]["cpu"].append(cpu)
                 samples[name]["whole"].append(_whole_process(snippet, env))
                 if tracing is not None:
-                    samples[name]["traced"].append(_in_process(snippet, tracing))
+                    samples[name]["traced"].append(_in_process(snippet, tracing)[0])
 
     median = {
         name: {mode: statistics.median(v) for mode, v in s.items() if v}
         for name, s in samples.items()
     }
-    base_in, base_whole = median[BASE]["in"], median[BASE]["whole"]
-    results: dict[str, Any] = {}
+    base_in, base_whole, base_cpu = (median[BASE][mode] for mode in ("in", "whole", "cpu"))
+    results: dict[str, Any] = {
+        "floors": {
+            label: {
+                "median_ms": median[label]["in"] * 1000,
+                "ratio": median[label]["in"] / base_in,
+                "cpu_ratio": median[label]["cpu"] / base_cpu,
+            }
+            for label in FLOORS
+        }
+    }
     for name, m in median.items():
+        if name in FLOORS:
+            continue
         results[name] = {
             "median_ms": m["in"] * 1000,
             "ratio": m["in"] / base_in,
+            "cpu_ms": m["cpu"] * 1000,
+            "cpu_ratio": m["cpu"] / base_cpu,
             "whole_process_ms": m["whole"] * 1000,
             "whole_process_ratio": m["whole"] / base_whole,
         }
@@ -125,6 +165,7 @@ def cold_start(runs: int = 11) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "bytecode": "compiled (warm-up run)",
         "tracing": "off (POWERTOOLS_TRACE_DISABLED=1); with_tracing: on, in Lambda",
+        "cpu": "cpu_ratio: the importing interpreter's CPU time (time.process_time)",
     }
     return results
 
@@ -132,15 +173,24 @@ def cold_start(runs: int = 11) -> dict[str, Any]:
 def main() -> None:
     """`python -m cashmob_local.bench.cold_start [runs]`: the table alone."""
     figures = cold_start(int(sys.argv[1]) if len(sys.argv) > 1 else 11)
-    print(f"{'':24} {'in-process':>20} {'whole process':>20} {'with tracing':>20}")
+    print(
+        f"{'':24} {'in-process':>20} {'in-process CPU':>20} {'whole process':>20}"
+        f" {'with tracing':>20}"
+    )
     for name, c in figures.items():
-        if name == "method":
+        if name in ("method", "floors"):
             continue
         traced = c.get("with_tracing")
         print(
             f"{name:24} {c['median_ms']:8.0f} ms {c['ratio']:5.2f}x "
+            f"{c['cpu_ms']:8.0f} ms {c['cpu_ratio']:5.2f}x "
             f"{c['whole_process_ms']:8.0f} ms {c['whole_process_ratio']:5.2f}x "
             + (f"{traced['median_ms']:8.0f} ms {traced['ratio_to_boto3']:5.2f}x" if traced else "")
+        )
+    print("floors (in-process, no code of ours):")
+    for label, c in figures["floors"].items():
+        print(
+            f"  {label:54} {c['median_ms']:8.0f} ms {c['ratio']:5.2f}x, CPU {c['cpu_ratio']:5.2f}x"
         )
 
 

@@ -353,6 +353,9 @@ def _stack(rate_limit: int, layout: str) -> Iterator[tuple[Api, str]]:
     serve = f"import time; from cashmob_local.stack import serve_moto; serve_moto('127.0.0.1', {moto_port}); time.sleep(10**9)"
     emulator = [py, "-m", "cashmob_local.cli", "stripe-emulator", "--port", str(emu_port)]
     emulator += ["--rate-limit", str(rate_limit), "--forward-to", f"{api.base}/webhooks/stripe"]
+    from cashmob.service.webhooks import ENABLED_EVENTS  # as `cashmob local` subscribes
+
+    emulator += ["--events", ",".join(sorted(ENABLED_EVENTS))]
     local = [py, "-m", "cashmob_local.cli", "local", "--port", str(api_port), "--tick", "3600"]
     local += ["--stripe-api-base", emu_url, "--stripe-rate-limit", str(rate_limit)]
     env = {

@@ -41,6 +41,11 @@ SETTLING_ENDPOINT = {
 }
 DEADLINE_AHEAD = 3.0  # seconds between moving the deadline and the deadline
 AMOUNT = 1000
+NO_EMAIL_LAUNCH = (
+    "import sys; from cashmob_local import mail; mail.start = lambda *a, **k: []; "
+    "from cashmob_local.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+TIMELINE_STEP = 5.0  # seconds between samples of the settling calls made so far
 
 
 def settlement(
@@ -50,6 +55,7 @@ def settlement(
     flows: tuple[str, ...] = FLOWS,
     tick: float = 1.0,
     latency_ms: float = 0.0,
+    email: bool = True,
 ) -> list[dict[str, Any]]:
     """One result per (flow, size), each settled by a fresh `cashmob local`;
     `latency_ms`: how long the emulator takes to answer each request while
@@ -78,7 +84,15 @@ def settlement(
                     campaign_id = _seed(n, flow, emu_url)
                     results.append(
                         _settle_in_fresh_stack(
-                            n, flow, campaign_id, moto_url, emu_url, rate_limit, tick, latency_ms
+                            n,
+                            flow,
+                            campaign_id,
+                            moto_url,
+                            emu_url,
+                            rate_limit,
+                            tick,
+                            latency_ms,
+                            email=email,
                         )
                     )
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)
@@ -217,6 +231,8 @@ def _settle_in_fresh_stack(
     rate_limit: int,
     tick: float,
     latency_ms: float,
+    *,
+    email: bool = True,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -227,10 +243,13 @@ def _settle_in_fresh_stack(
         # From the deadline itself, not after the minute left for late webhooks.
         "SETTLEMENT_DELAY_SECONDS": "0",
     }
+    # Without emails (`--no-email`): the stack's notifier rules are not put on
+    # the bus, to tell the notifier's cost (its queue lives in the same moto)
+    # from settlement's own. A diagnosis, not the benchmark's figure.
+    launch = ["-m", "cashmob_local.cli"] if email else ["-c", NO_EMAIL_LAUNCH]
     args = [
         sys.executable,
-        "-m",
-        "cashmob_local.cli",
+        *launch,
         "local",
         "--port",
         str(port),
@@ -247,12 +266,20 @@ def _settle_in_fresh_stack(
         )
         fetch_json(f"{emu_url}/_emulator/reset-log", {})
         deadline = _move_deadline(store, campaign_id).timestamp()
+        timeline: list[tuple[float, int]] = []  # (seconds after the deadline, settling calls)
+        sampled = 0.0
         while True:
             campaign = store.get_campaign(campaign_id)
             if campaign.status.value in ("succeeded", "failed"):
                 break
-            if time.time() - deadline > 3 * 3600:
+            now = time.time()
+            if now - deadline > 3 * 3600:
                 raise TimeoutError("settlement took over 3 hours")
+            if now >= sampled + TIMELINE_STEP:
+                sampled = now
+                summary = fetch_json(f"{emu_url}/_emulator/requests")["endpoints"]
+                count = summary.get(SETTLING_ENDPOINT[flow], {}).get("count", 0)
+                timeline.append((now - deadline, count))
             time.sleep(0.25)
         elapsed = time.time() - deadline
         peak = peak_rss_mib(process.pid)
@@ -273,6 +300,7 @@ def _settle_in_fresh_stack(
         "pledges": n,
         "sweep_interval_seconds": tick,
         "stripe_latency_ms": latency_ms,
+        "emails": email,
         "deadline_to_terminal_seconds": round(elapsed, 2),
         "bound_seconds": round(bound, 2),
         "within_bound": elapsed <= bound,
@@ -295,9 +323,19 @@ def _settle_in_fresh_stack(
         "charges_per_second": ok / span,
         "ratio_to_limit": ok / span / rate_limit,
         "wall_seconds": elapsed,
+        # Settling calls in each TIMELINE_STEP after the deadline (sampled
+        # while waiting): where the pace dropped below the budget.
+        "calls_per_step": _per_step(timeline),
+        "timeline_step_seconds": TIMELINE_STEP,
         "peak_rss_mib": peak,
         "status": campaign.status.value,
     }
+
+
+def _per_step(timeline: list[tuple[float, int]]) -> list[int]:
+    """The calls of each step, from the cumulative counts sampled at its end."""
+    counts = [count for _, count in timeline]
+    return [b - a for a, b in zip([0, *counts], counts, strict=False)]
 
 
 def _after(moment: datetime | None, deadline: float) -> float | None:
@@ -311,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=25)
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between sweeps")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the emulator's answer time")
+    parser.add_argument(
+        "--no-email",
+        action="store_true",
+        help="diagnosis: no notifier rules on the bus (the notifier's cost apart)",
+    )
     args = parser.parse_args(argv)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "local",
@@ -326,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         flows=tuple(args.flows.split(",")),
         tick=args.tick,
         latency_ms=args.latency_ms,
+        email=not args.no_email,
     )
     print(json.dumps(results, indent=2))
     return 0

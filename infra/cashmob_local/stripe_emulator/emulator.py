@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from typing import Any
 
@@ -52,6 +52,7 @@ class StripeEmulator:
         delivery_workers: int = 4,
         max_delivery_attempts: int = 12,
         account_currency: str = "gbp",
+        enabled_events: Collection[str] | None = None,
     ) -> None:
         self.now = now
         if not money.supported(account_currency.lower()):
@@ -69,6 +70,7 @@ class StripeEmulator:
             random=self._random,
             workers=delivery_workers,
             max_attempts=max_delivery_attempts,
+            enabled_events=enabled_events,
         )
         self._state = State(now=lambda: self.now(), publish=self._webhooks.send)
         self._payment_intents = PaymentIntents(self._state, self.account_currency)

@@ -26,6 +26,7 @@ def serve(args: Any, *, now: Callable[[], float] = time.time) -> int:
         forward_to=args.forward_to,
         faults=Faults(rate_limit=args.rate_limit, latency_ms=args.latency_ms),
         account_currency=getattr(args, "account_currency", None) or "gbp",
+        enabled_events=args.events.split(",") if getattr(args, "events", None) else None,
     )
     server = make_server(args.host, args.port, emulator, threaded=True)
     print(

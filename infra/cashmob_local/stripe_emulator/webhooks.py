@@ -1,5 +1,7 @@
 """Signed webhook delivery, as Stripe does it (and `stripe listen --forward-to`):
-every event the emulator records is POSTed to `forward_to` with a
+every event the emulator records (or, given `enabled_events`, each event of
+those types, as a webhook endpoint's enabled events or `stripe listen
+--events` choose) is POSTed to `forward_to` with a
 `Stripe-Signature` header, from a time-ordered outbox served by a few worker
 threads, retried with backoff when the receiver fails. The fault knobs
 `webhook_duplicate` and `webhook_delay_ms` duplicate and delay (so reorder)
@@ -17,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +52,12 @@ class WebhookDeliverer:
         random: random.Random,
         workers: int = 4,
         max_attempts: int = 12,
+        enabled_events: Collection[str] | None = None,
     ) -> None:
         if forward_to and not forward_to.startswith(("http://", "https://")):
             raise ValueError("forward_to must be an http(s) URL")
         self.forward_to = forward_to
+        self.enabled_events = None if enabled_events is None else frozenset(enabled_events)
         self.webhook_secret = webhook_secret
         self.now = now
         self.faults = faults
@@ -76,8 +80,11 @@ class WebhookDeliverer:
 
     def send(self, event: dict[str, Any]) -> None:
         """Queues an event (twice for a `webhook_duplicate` share, after a random
-        delay up to `webhook_delay_ms`); nothing when there is no `forward_to`."""
+        delay up to `webhook_delay_ms`); nothing when there is no `forward_to`
+        or the event's type is not enabled."""
         if not self.forward_to:
+            return
+        if self.enabled_events is not None and event["type"] not in self.enabled_events:
             return
         copies = 2 if self.random.random() < self.faults.webhook_duplicate else 1
         for _ in range(copies):

@@ -54,10 +54,17 @@ class SettlePledge:
 @dataclass(frozen=True, slots=True)
 class CheckCompletion:
     """Finish the campaign once no pledge is left to settle. `round` > 0: a
-    follow-up after fan-out, which schedules the next one."""
+    follow-up after fan-out, which schedules the next one.
+
+    `done_cursor`, `done`: what earlier checks of the chain found settled,
+    so this one reads only what follows: the cursor after the leading pages
+    whose pledges were all settled, and those pages' totals
+    (`domain.settlement.Totals.counts`). None: read from the first pledge."""
 
     campaign_id: str
     round: int = 0
+    done_cursor: str | None = None
+    done: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +174,7 @@ def encode(message: Message | IntakeMessage) -> str:
 
 # Fields added after a message type's first release, left out while None: the
 # message then reads the same to a worker of the release before them.
-OMITTED_IF_NONE = frozenset({"crowd", "share"})
+OMITTED_IF_NONE = frozenset({"crowd", "share", "done_cursor", "done"})
 
 
 def decode(body: str | bytes) -> Message:
@@ -256,6 +263,21 @@ def _count(value: object, where: str) -> int | None:
     raise InvalidMessage(f"{where} is not a whole number")
 
 
+def _counts(value: object, where: str) -> tuple[int, ...] | None:
+    """A check's totals so far (CheckCompletion.done): whole numbers, or None."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == TOTALS_FIELDS
+        and all(type(v) is int and 0 <= v <= MAX_TICKET for v in value)
+    ):
+        return tuple(value)
+    raise InvalidMessage(f"{where} is not a list of {TOTALS_FIELDS} totals")
+
+
+TOTALS_FIELDS = 6  # domain.settlement.Totals.counts
+
 _READERS: dict[str, Callable[[object, str], Any]] = {
     "campaign_id": _id,
     "pledge_id": _id,
@@ -266,4 +288,6 @@ _READERS: dict[str, Callable[[object, str], Any]] = {
     "ticket": _ticket,
     "crowd": _count,
     "share": _count,
+    "done_cursor": _cursor,
+    "done": _counts,
 }

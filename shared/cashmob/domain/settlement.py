@@ -185,6 +185,26 @@ class Totals:
     pending_action: int = 0  # in their grace period: the backer may still pay
     collected_pledged: int = 0  # the collected pledges' amounts
 
+    @property
+    def counts(self) -> tuple[int, int, int, int, int, int]:
+        """The totals as whole numbers (a completion check hands them to the
+        next one: messages.CheckCompletion.done); `of_counts` reads them back."""
+        return (
+            self.collected.amount,
+            self.collected.backers,
+            self.released,
+            self.failed,
+            self.pending_action,
+            self.collected_pledged,
+        )
+
+    @classmethod
+    def of_counts(cls, counts: tuple[int, ...] | None) -> Totals:
+        if counts is None:
+            return cls()
+        amount, backers, released, failed, pending, pledged = counts
+        return cls(Tally(amount, backers), released, failed, pending, pledged)
+
     def plus(self, pledge: Pledge) -> Totals:
         amount = pledge.amount.amount
         match pledge.status:

@@ -6,6 +6,8 @@ through moto's SES, which keeps the raw message (`GET /_local/mail`)."""
 from __future__ import annotations
 
 from datetime import datetime
+from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cached_property
@@ -19,8 +21,29 @@ from .emails import Email
 KIND_HEADER = "X-Cashmob-Email"  # which kind of email (receipt, reminder, ...)
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard library's header registry, each kind of header's class
+    made once: the stock registry builds a new class with `type()` for every
+    header it creates (most of what composing an email costs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# The modern policy (as EmailMessage's default), with the registry above.
+POLICY = policy.default.clone(header_factory=_HeaderClasses())
+
+
 def mime(email: Email, *, sender: str, sent_at: datetime) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = email.to
     message["Subject"] = email.subject

@@ -21,7 +21,6 @@ from ..ids import new_id
 from ..store import Page
 from ..store import cursor as cursors
 from ..views import backer_json, campaign_json, pledge_json, progress_of
-from . import badge, payouts, settlement
 from .publishing import published
 
 T = TypeVar("T")
@@ -65,6 +64,8 @@ def create(
 
 def view(svc: Services, campaign: Campaign) -> dict[str, Any]:
     if campaign.settlement:
+        from . import payouts  # deferred: only a settled campaign has a payout (cold start)
+
         return {**campaign_json(campaign, Tally()), "payout": payouts.payout_view(svc, campaign)}
     crowd = svc.store.crowd(campaign.id)  # one read of the counters, as before
     return campaign_json(
@@ -116,6 +117,8 @@ def cancel(svc: Services, campaign_id: str, organizer: str) -> dict[str, Any]:
         CampaignStatus.CANCELLED, outcome=Outcome.CANCELLED, locked_at=now, next_check_at=now
     )
     cancelled = published(svc, svc.store.save_campaign(campaign, after))
+    from . import settlement  # deferred: only a cancellation settles (cold start)
+
     settlement.fan_out(svc, cancelled.id)
     return view(svc, cancelled)
 
@@ -147,6 +150,8 @@ def backers(svc: Services, campaign_id: str, *, limit: int, cursor: str | None) 
 
 
 def badge_svg(svc: Services, campaign_id: str) -> str:
+    from . import badge  # deferred: the badge's route only (cold start)
+
     campaign = svc.store.get_campaign(campaign_id)
     if campaign.settlement is not None:
         return badge.render(campaign, progress_of(campaign, Tally()), svc.clock.now())

@@ -51,16 +51,19 @@ def ready_in(svc: Services, ticket: int | None, progress: IntakeProgress | None 
     """Seconds until the pledge holding `ticket` should be ready: the tickets
     still ahead of it (itself included) at the budget's rate, plus a second
     for the worker's round trip. Without a ticket: behind everything waiting."""
-    progress = progress or svc.store.intake_progress()
+    if progress is None:
+        progress = svc.store.intake_progress()
     ahead = progress.waiting + 1 if ticket is None else max(ticket - progress.served, 1)
     return math.ceil(ahead / rate(svc)) + 1
 
 
-def backlog(svc: Services) -> IntakeProgress | None:
-    """The queue's progress if pledges are waiting in it (a newcomer goes
-    behind them), else None. A counter that has not moved for
-    `intake_stale_seconds` is no backlog: its tickets are lost or parked."""
-    progress = svc.store.intake_progress()
+def backlog(svc: Services, progress: IntakeProgress | None = None) -> IntakeProgress | None:
+    """The queue's progress (`progress`, if just read) if pledges are waiting
+    in it (a newcomer goes behind them), else None. A counter that has not
+    moved for `intake_stale_seconds` is no backlog: its tickets are lost or
+    parked."""
+    if progress is None:
+        progress = svc.store.intake_progress()
     if not progress.waiting or progress.updated_at is None:
         return None
     idle = epoch(svc.clock.now()) - progress.updated_at

@@ -34,6 +34,7 @@ from ..domain.errors import (
 from ..domain.messages import SettlePledge
 from ..domain.money import chargeable
 from ..ids import derived_id
+from ..ports import IntakeProgress
 from ..views import pledge_json
 from . import intake
 from .publishing import published
@@ -99,7 +100,9 @@ def create(
     writing it and queueing it): no pledge is left behind."""
     pledge_id = derived_id("plg", campaign_id, idempotency_key)
     request_hash = _request_hash(body)
-    campaign, pledge = svc.store.campaign_and_pledge(campaign_id, pledge_id)
+    # The intake queue's counter comes in the same read (a newcomer goes
+    # behind a backlog): one read request per pledge, not two.
+    campaign, pledge, progress = svc.store.campaign_pledge_and_intake(campaign_id, pledge_id)
     created = False
     if pledge is None:
         pledge = _new_pledge(svc, campaign, pledge_id, request_hash, body)
@@ -117,13 +120,13 @@ def create(
         raise CampaignClosed("This pledge can no longer be prepared: the campaign is closed.")
     if not created and svc.store.ticket_of(campaign_id, pledge_id) is not None:
         return _queued(svc, pledge), 200  # queued already: sent again, harmlessly
-    return _prepare_or_queue(svc, campaign, pledge, created)
+    return _prepare_or_queue(svc, campaign, pledge, created, progress)
 
 
 def _prepare_or_queue(
-    svc: Services, campaign: Campaign, pledge: Pledge, created: bool
+    svc: Services, campaign: Campaign, pledge: Pledge, created: bool, progress: IntakeProgress
 ) -> tuple[dict[str, Any], int]:
-    waiting = intake.backlog(svc)
+    waiting = intake.backlog(svc, progress)
     if waiting is not None or not svc.budget.take_now(pledge.payment.flow):
         return _queued(svc, pledge), 202 if created else 200
     try:

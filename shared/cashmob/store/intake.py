@@ -16,6 +16,7 @@ many partitions instead of funnelling into one item.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -34,6 +35,17 @@ def _conditional(error: Exception) -> bool:
 
 def _ticket_key(campaign_id: str, pledge_id: str) -> str:
     return f"intake#{campaign_id}#{pledge_id}"
+
+
+def progress_of(counter: Any | None) -> IntakeProgress:
+    """The ticket counter's item (`QUEUE_KEY`; None before the first ticket)."""
+    if counter is None:
+        return IntakeProgress(0, 0, None)
+    return IntakeProgress(
+        int(counter.queued or 0),
+        int(counter.served or 0),
+        None if counter.updated_at is None else int(counter.updated_at),
+    )
 
 
 class IntakeTable(Tables):
@@ -88,12 +100,8 @@ class IntakeTable(Tables):
         try:
             item = self.models.Intake.get(QUEUE_KEY, 0, consistent_read=True)
         except DoesNotExist:
-            return IntakeProgress(0, 0, None)
-        return IntakeProgress(
-            int(item.queued or 0),
-            int(item.served or 0),
-            None if item.updated_at is None else int(item.updated_at),
-        )
+            return progress_of(None)
+        return progress_of(item)
 
     def mark_served(self, ticket: int, now: datetime) -> None:
         Intake = self.models.Intake

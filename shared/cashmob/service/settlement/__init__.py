@@ -37,8 +37,6 @@ from ...domain.messages import (
     SendRefundPage,
     SettlePledge,
 )
-from ..payouts import pay_out
-from ..refunds import check_refund_completion, refund_pledge_step, send_refund_page
 from .completion import complete
 from .fan_out import decide_outcome, fan_out, recount, send_page
 from .late import refund_late
@@ -46,6 +44,34 @@ from .pledge_steps import settle_pledge
 from .sweep import sweep
 
 Handler = Callable[[Services, Any], None]
+
+
+# The organizer's refunds (`service.refunds`) and payouts (`service.payouts`)
+# are imported with their first message: most workers never see one, and a
+# cold start would load them for nothing (tests/unit/test_cold_imports.py).
+def send_refund_page(svc: Services, message: SendRefundPage) -> None:
+    from ..refunds import send_refund_page as run
+
+    run(svc, message)
+
+
+def refund_pledge_step(svc: Services, message: RefundPledge) -> None:
+    from ..refunds import refund_pledge_step as run
+
+    run(svc, message)
+
+
+def check_refund_completion(svc: Services, message: CheckRefundCompletion) -> None:
+    from ..refunds import check_refund_completion as run
+
+    run(svc, message)
+
+
+def pay_out(svc: Services, message: PayOut) -> None:
+    from ..payouts import pay_out as run
+
+    run(svc, message)
+
 
 HANDLERS: dict[type[Message], Handler] = {
     DecideOutcome: decide_outcome,

@@ -161,7 +161,18 @@ def send_page(svc: Services, message: SendPage) -> None:
     svc.queue.send_many(work)
 
 
-def check_later(svc: Services, campaign_id: str, round_: int, *, waiting: int) -> None:
+def check_later(
+    svc: Services,
+    campaign_id: str,
+    round_: int,
+    *,
+    waiting: int,
+    done_cursor: str | None = None,
+    done: tuple[int, ...] | None = None,
+) -> None:
+    """The chain's next completion check, when the `waiting` pledges should
+    be settled; it resumes after `done_cursor` with the totals `done`."""
     delay = completion_delay(round_, waiting, svc.settings.stripe_requests_per_second)
     if delay is not None:  # else the sweep keeps checking every CHECK_INTERVAL
-        svc.queue.send(CheckCompletion(campaign_id, round_), delay_seconds=delay)
+        check = CheckCompletion(campaign_id, round_, done_cursor=done_cursor, done=done)
+        svc.queue.send(check, delay_seconds=delay)
