@@ -90,12 +90,10 @@ class SerializedMoto:
 
 
 def serve_moto(host: str, port: int) -> Any:
-    from . import moto_speedups, moto_undo
+    from . import moto_items_json, moto_speedups, moto_undo
 
     moto_undo.install()  # a transaction costs its items, not its tables
     moto_speedups.install()  # a query on a table's key costs its partition
-    from . import moto_items_json
-
     moto_items_json.install()  # items answered as JSON, not walked by moto's serializer
     server = make_server(host, port, SerializedMoto(), threaded=True)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
