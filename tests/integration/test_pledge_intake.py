@@ -98,8 +98,26 @@ def work(settings, *, failed=None, max_rounds=100):
 # ---------------------------------------------------------------- the key is claimed first
 
 
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    """moto's in-process DynamoDB checks a condition and writes in two steps
+    that threads can interleave, so two racing conditional PutItems could
+    both succeed (seen about once in ten runs, before and after this test's
+    code changed); DynamoDB applies each request atomically. One request at a
+    time, as the local stack's `SerializedMoto` does."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    stock, lock = DynamoHandler.call_action, threading.Lock()
+
+    def call_action(self):
+        with lock:
+            return stock(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+
+
 def test_one_key_with_twenty_bodies_at_once_is_one_201_and_nineteen_409(
-    real_stripe, emulator, store
+    real_stripe, emulator, store, atomic_dynamodb
 ):
     cid = new_campaign()["id"]
     emulator.faults.update({"latency_ms": 30})  # Stripe takes a moment: the race is real
