@@ -21,7 +21,11 @@ from cashmob.store import Store
 from cashmob_local import template
 from cashmob_local.stack import serve_moto
 
-RATE = 20.0
+# Slots of 200 ms: a claim that comes back after its slot has ended is not
+# used, so on a loaded machine (CI runs the suite in parallel) slots as short
+# as Stripe's 40 ms would mostly be lost to latency and the test would measure
+# the machine, not the budget
+RATE = 5.0
 GRANTS = int(2 * RATE)  # two seconds' worth, however slow the machine
 PATIENCE_SECONDS = 60
 API_THREADS = 8
