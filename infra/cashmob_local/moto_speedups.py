@@ -1,5 +1,5 @@
-"""Two of moto's costs that grow with what it holds, removed for the local
-stack without changing an answer. Nothing here is cashmob-specific.
+"""moto's costs that grow with what it holds, removed for the local stack
+without changing an answer. Nothing here is cashmob-specific.
 
 - `Dispatcher`: for every request moto's server-mode dispatcher lists its own
   package directory (`backends.list_of_moto_modules`) and tries the URL
@@ -12,6 +12,8 @@ stack without changing an answer. Nothing here is cashmob-specific.
   hash key's items, in the same order (the same sort, stable, over the same
   subset), so the query costs its partition, not its table. Queries on an
   index, and scans, are moto's own.
+- `install_sqs()`: SQS sends, receives, deletes and visibility changes that
+  cost the messages they touch, not the queue's length (below).
 """
 
 from __future__ import annotations
@@ -82,3 +84,250 @@ def install() -> bool:
 def uninstall() -> None:
     Table.query = STOCK_QUERY  # type: ignore[method-assign]
     Table.all_items = STOCK_ALL_ITEMS  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------- SQS
+#
+# Stock moto walks every message a queue holds, in Python, on each call:
+# ReceiveMessage builds the list of visible messages, then checks the
+# retention period of each message it returns through the queue's full
+# attributes (whose three Approximate* counts each walk the queue again);
+# SendMessage reads ContentBasedDeduplication the same way; DeleteMessage
+# and ChangeMessageVisibility search the queue for the receipt handle
+# (twice, for a delete). With 5,000 messages waiting, one received and
+# deleted message costs about 0.2 s. `install_sqs()` makes each call cost
+# the messages it touches:
+#
+# - `Queue.messages` is a lazy view: a receive checks messages in queue
+#   order only until it has its batch, as moto's loop already stops there.
+# - Sends and receives compute the queue's attributes without the
+#   Approximate* counts (None in that scope): moto reads only
+#   ContentBasedDeduplication and MessageRetentionPeriod there.
+#   GetQueueAttributes still counts, as it must.
+# - Every receipt handle moto hands out (`Message.mark_received`) is indexed
+#   to its message, and each queue's message list knows its members, so a
+#   delete or visibility change finds its message without a search.
+# - Each queue's own lock (moto's `_messages_lock`, reentrant; long polls
+#   release it while they wait) is held while these calls read or change the
+#   message list, so the lazy view and in-place removal are never seen half
+#   done; in stock moto two concurrent receives can hand out one message.
+#
+# Answers are stock moto's: tests/local/test_moto_sqs_speedups.py runs the
+# same seeded operations (standard and FIFO queues, dead-letter redrive,
+# delays, visibility, stale and foreign handles, purges) against both.
+
+from moto.sqs import models as sqs_models  # noqa: E402
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid  # noqa: E402
+from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
+
+STOCK_SQS: dict[tuple[type, str], Any] = {
+    (owner, name): owner.__dict__[name]
+    for owner, names in (
+        (Message, ("mark_received",)),
+        (
+            Queue,
+            (
+                "messages",
+                "add_message",
+                "delete_message",
+                "approximate_number_of_messages",
+                "approximate_number_of_messages_delayed",
+                "approximate_number_of_messages_not_visible",
+            ),
+        ),
+        (
+            SQSBackend,
+            (
+                "send_message",
+                "send_message_batch",
+                "receive_message",
+                "change_message_visibility",
+            ),
+        ),
+    )
+    for name in names
+}
+_receipts: dict[str, Message] = {}  # every receipt handle handed out -> its message
+_no_counts = threading.local()  # depth of send/receive calls on this thread
+
+
+class _Messages(list):  # type: ignore[type-arg]
+    """A queue's messages, in order, with the set of them (`members`). moto
+    only appends and removes; anything else would leave `members` wrong, so
+    it fails."""
+
+    def __init__(self, messages: Any = ()) -> None:
+        super().__init__(messages)
+        self.members = set(self)
+
+    def append(self, message: Message) -> None:
+        super().append(message)
+        self.members.add(message)
+
+    def remove(self, message: Message) -> None:
+        super().remove(message)
+        self.members.discard(message)
+
+    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("moto_speedups: a queue's messages are appended or removed")
+
+    extend = insert = pop = clear = sort = reverse = _unsupported
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _unsupported
+
+
+class _Visible:
+    """`Queue.messages` without the list: the visible, undelayed messages in
+    queue order, found as they are asked for."""
+
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._messages = messages
+
+    def __iter__(self) -> Any:
+        return (m for m in self._messages if m.visible and not m.delayed)
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _get_messages(queue: Queue) -> _Messages:
+    messages = queue.__dict__["_messages"]
+    if type(messages) is not _Messages:  # a queue made before install_sqs()
+        messages = queue.__dict__["_messages"] = _Messages(messages)
+    return messages
+
+
+def _set_messages(queue: Queue, messages: list[Message]) -> None:
+    queue.__dict__["_messages"] = _Messages(messages)  # __init__ and purge_queue
+
+
+def _owned(queue: Queue, receipt_handle: str) -> Message | None:
+    """The message of `queue` that ever had `receipt_handle`."""
+    message = _receipts.get(receipt_handle)
+    return message if message is not None and message in queue._messages.members else None
+
+
+def _mark_received(self: Message, visibility_timeout: int | None = None) -> None:
+    STOCK_SQS[Message, "mark_received"](self, visibility_timeout)
+    _receipts[self.receipt_handle] = self  # type: ignore[index]
+
+
+def _add_message(self: Queue, message: Message) -> None:
+    with self._messages_lock:  # moto's FIFO deduplication reads the list first
+        STOCK_SQS[Queue, "add_message"](self, message)
+
+
+def _delete_message(self: Queue, receipt_handle: str) -> None:
+    if not isinstance(receipt_handle, str):
+        return STOCK_SQS[Queue, "delete_message"](self, receipt_handle)
+    if receipt_handle in self.deleted_messages:
+        return None  # already deleted: moto accepts it again
+    with self._messages_lock:
+        message = _owned(self, receipt_handle)
+        if message is None:
+            raise ReceiptHandleIsInvalid()
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+        self._messages.remove(message)
+    for handle in message.all_receipt_handles:
+        _receipts.pop(handle, None)  # type: ignore[arg-type]
+    return None
+
+
+def _change_message_visibility(
+    self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
+) -> None:
+    stock = STOCK_SQS[SQSBackend, "change_message_visibility"]
+    queue = self.get_queue(queue_name)
+    if not isinstance(receipt_handle, str):
+        return stock(self, queue_name, receipt_handle, visibility_timeout)
+    with queue._messages_lock:
+        message = _owned(queue, receipt_handle)
+        if message is None:
+            raise ReceiptHandleIsInvalid
+        # moto's own checks and change, on the one message found
+        given = sqs_models.unix_time_millis() + int(visibility_timeout) * 1000
+        if given - message.sent_timestamp > 43200 * 1000:  # type: ignore[operator]
+            raise InvalidParameterValue(
+                f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. "
+                "Reason: Total VisibilityTimeout for the message is beyond the limit "
+                "[43200 seconds]"
+            )
+        message.change_visibility(visibility_timeout)
+        if message.visible and message in queue.pending_messages:
+            queue.pending_messages.remove(message)
+    return None
+
+
+def _locked(name: str) -> Any:
+    """The backend's `name`, run holding the queue's lock and without the
+    Approximate* counts."""
+    stock = STOCK_SQS[SQSBackend, name]
+
+    def call(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        _no_counts.depth = getattr(_no_counts, "depth", 0) + 1
+        try:
+            with queue._messages_lock:
+                return stock(self, queue_name, *args, **kwargs)
+        finally:
+            _no_counts.depth -= 1
+
+    return call
+
+
+def _count(name: str) -> property:
+    stock = STOCK_SQS[Queue, name]
+
+    def count(self: Queue) -> int | None:
+        if getattr(_no_counts, "depth", 0):
+            return None  # sends and receives read no count
+        with self._messages_lock:
+            return stock.fget(self)
+
+    return property(count)
+
+
+def install_sqs() -> bool:
+    """Receive, delete and visibility changes that cost their messages, for
+    every SQS queue in this process; False (nothing changed) when moto's SQS
+    is not the one this was written against."""
+    probe = Queue("moto-speedups-probe", "us-east-1", "123456789012")
+    expected = {"_messages", "_pending_messages", "deleted_messages", "_messages_lock"}
+    if not expected <= set(vars(probe)) or type(probe._messages) is not list:
+        return False
+    visibility = inspect.signature(STOCK_SQS[SQSBackend, "change_message_visibility"])
+    if list(visibility.parameters) != [
+        "self",
+        "queue_name",
+        "receipt_handle",
+        "visibility_timeout",
+    ]:
+        return False
+    Message.mark_received = _mark_received  # type: ignore[method-assign]
+    Queue._messages = property(_get_messages, _set_messages)  # type: ignore[assignment]
+    Queue.messages = property(lambda self: _Visible(self._messages))  # type: ignore[assignment,method-assign]
+    Queue.add_message = _add_message  # type: ignore[method-assign]
+    Queue.delete_message = _delete_message  # type: ignore[method-assign]
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        setattr(Queue, name, _count(name))
+    for name in ("send_message", "send_message_batch", "receive_message"):
+        setattr(SQSBackend, name, _locked(name))
+    SQSBackend.change_message_visibility = _change_message_visibility  # type: ignore[method-assign]
+    return True
+
+
+def uninstall_sqs() -> None:
+    if "_messages" in Queue.__dict__:
+        del Queue._messages  # queues keep theirs, an ordinary list to stock moto
+    for (owner, name), stock in STOCK_SQS.items():
+        setattr(owner, name, stock)
+    _receipts.clear()
