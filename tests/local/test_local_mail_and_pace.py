@@ -101,8 +101,12 @@ def test_settlement_is_paced_wherever_a_limit_applies():
     # The emulator without a limit: unpaced.
     assert settlement_budget(None, "23", emulated=True) == "0"
     assert settlement_budget(0, "23", emulated=True) == "0"
-    # `--stripe-rate-limit 25`: the template's pace, as before.
-    assert settlement_budget(25, "23", emulated=True) == "23"
+    # `--stripe-rate-limit 25`: one less than the limit, as intake, for the
+    # stack's one shared pacer (the template's 23 is for 12 pacers).
+    assert settlement_budget(25, "23", emulated=True) == "24"
+    assert settlement_budget(10.5, "23", emulated=True) == "9.5"
     # A Stripe elsewhere (`--stripe-api-base`: real Stripe, or the settlement
-    # benchmark's emulator limited from outside): its limit is unknown here.
+    # benchmark's emulator limited from outside): the template's pace, unless
+    # the stack is told the limit.
     assert settlement_budget(None, "23", emulated=False) == "23"
+    assert settlement_budget(25, "23", emulated=False) == "24"

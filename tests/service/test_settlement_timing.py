@@ -164,6 +164,7 @@ def test_pages_after_the_second_go_out_at_stripes_pace_and_completion_when_work_
             break
         world.queue.sent.remove(pages[0])
         delays.append(pages[0].delay_seconds)
+        world.clock.advance(pages[0].delay_seconds)  # SQS delivers it after its delay
         settlement.handle(world.svc, pages[0].message)
     # page 1 (with the decision) -> page 2 at once -> pages 3, 4 each after
     # the 2 s Stripe's budget (25/s) takes to settle a page of 50
@@ -176,7 +177,38 @@ def test_pages_after_the_second_go_out_at_stripes_pace_and_completion_when_work_
     # The last page held 5 pledges, behind the page the queue keeps ahead of
     # the workers: a page of 50 at 25 per second.
     assert [(s.message.round, s.delay_seconds) for s in checks] == [(1, 2)]
-    assert world.store.get_campaign(c.id).fanned_out_at == DEADLINE
+    assert world.store.get_campaign(c.id).fanned_out_at == DEADLINE + timedelta(seconds=4)
+
+
+def test_a_page_handled_late_sends_the_next_one_sooner_so_the_pages_keep_stripes_pace(world):
+    world.seed([A] * (9 * PAGE), goal=1000)
+    world.lock()
+    settlement.handle(world.svc, world.queue.sent.pop(0).message)
+    start = world.clock.now()
+
+    def next_page():
+        page = next(s for s in world.queue.sent if isinstance(s.message, SendPage))
+        world.queue.sent.remove(page)
+        return page
+
+    arrivals = []
+    for late in (0.0, 1.5, 0.7, 0.0, 9.0, 0.0):  # each hop's own latency, past its delay
+        page = next_page()
+        world.clock.advance(page.delay_seconds + late)
+        arrivals.append((world.clock.now() - start).total_seconds())
+        settlement.handle(world.svc, page.message)
+    # Pages 2..7 are due at 0, 2, 4, 6, 8, 10 s (50 pledges at 25/s), sent
+    # rounded down to whole seconds. Page 3, 1.5 s late, arrives at 3.5;
+    # page 4 then leaves at once (0.5 s to its due time) and arrives 0.7 s
+    # late, at 4.2; page 5 leaves after 1 s (1.8 rounded down): 5.2; page 6
+    # after 2 s, then a 9 s stall: 16.2. Lateness does not add up, and past
+    # a page behind the chain makes up one page, not all it owes: page 7 at
+    # once, page 8 at once, then page 9 a page's time later (due 18.2).
+    assert arrivals == [0.0, 3.5, 4.2, 5.2, 16.2, 16.2]
+    page = next_page()
+    assert page.delay_seconds == 0
+    settlement.handle(world.svc, page.message)
+    assert next_page().delay_seconds == 2
 
 
 def test_a_completion_check_waits_for_what_is_left_at_stripes_pace(world):

@@ -28,6 +28,7 @@ EXAMPLES = [
     DecideOutcome("cmp_1"),
     SendPage("cmp_1"),
     SendPage("cmp_1", "eyJjdXJzb3IiOjF9"),
+    SendPage("cmp_1", "eyJjdXJzb3IiOjF9", due_ms=1_795_698_016_200),
     SettlePledge("cmp_1", "plg_1"),
     SettlePledge("cmp_1", "plg_1", Outcome.SUCCEEDED),
     CheckCompletion("cmp_1"),

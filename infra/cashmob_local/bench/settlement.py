@@ -7,12 +7,13 @@ moto and the Stripe emulator run in their own processes. Each case seeds a
 live campaign of N active pledges straight into the store (DynamoDB batch
 writes) and the emulator (a customer with a saved card, or a confirmed
 manual-capture PaymentIntent, per pledge, before the rate limit is set), then
-starts a fresh `cashmob local` whose schedule ticks every `tick` seconds and
-moves the campaign's deadline a few seconds ahead. The clock runs from that
-deadline to `succeeded`/`failed`; the bound is N / limit x 1.1 + one sweep
-interval (the tick) + 5 s. Money is checked against the emulator's own
-records: a pledge with no succeeded PaymentIntent is lost, one with more than
-one is a double charge. Peak memory is the settling process's VmHWM (moto's
+starts a fresh `cashmob local` whose schedule ticks every `tick` seconds
+(told the emulator's limit, so its one shared pacer settles one below it:
+stack.settlement_budget) and moves the campaign's deadline a few seconds
+ahead. The clock runs from that deadline to `succeeded`/`failed`; the bound
+is N / limit x 1.1 + one sweep interval (the tick) + 5 s. Money is checked
+against the emulator's own records: a pledge with no succeeded PaymentIntent
+is lost, one with more than one is a double charge. Peak memory is the settling process's VmHWM (moto's
 and the emulator's data live elsewhere).
 
 `python -m cashmob_local.bench.settlement --sizes 300 --flows hold` runs it alone."""
@@ -28,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ..driver import free_port, stripe_client
@@ -56,22 +58,27 @@ def settlement(
     tick: float = 1.0,
     latency_ms: float = 0.0,
     email: bool = True,
+    stock_sqs: bool = False,
 ) -> list[dict[str, Any]]:
     """One result per (flow, size), each settled by a fresh `cashmob local`;
     `latency_ms`: how long the emulator takes to answer each request while
-    settling (Stripe's own takes hundreds of milliseconds)."""
+    settling (Stripe's own takes hundreds of milliseconds). `stock_sqs`:
+    moto's SQS without `moto_speedups.install_sqs` (a diagnosis)."""
     moto_port, emu_port = free_port(), free_port()
     moto_url, emu_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{emu_port}"
     py = sys.executable
     results = []
+    keep_sqs = "from cashmob_local import moto_speedups as s; s.install_sqs = lambda: False; "
     with (
         quiet_process(
             [
                 py,
                 "-c",
-                f"import time; from cashmob_local.stack import serve_moto; serve_moto('127.0.0.1', {moto_port}); time.sleep(10**9)",
+                f"import time; {keep_sqs if stock_sqs else ''}"
+                "from cashmob_local.stack import serve_moto; "
+                f"serve_moto('127.0.0.1', {moto_port}); time.sleep(10**9)",
             ]
-        ),
+        ) as moto,
         quiet_process([py, "-m", "cashmob_local.cli", "stripe-emulator", "--port", str(emu_port)]),
     ):
         wait_http(moto_url)
@@ -93,8 +100,11 @@ def settlement(
                             tick,
                             latency_ms,
                             email=email,
+                            moto_pid=moto.pid,
                         )
                     )
+                    if stock_sqs:
+                        results[-1]["stock_sqs"] = True
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         finally:
             del os.environ["AWS_ENDPOINT_URL"]
@@ -233,6 +243,7 @@ def _settle_in_fresh_stack(
     latency_ms: float,
     *,
     email: bool = True,
+    moto_pid: int | None = None,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -257,6 +268,10 @@ def _settle_in_fresh_stack(
         str(tick),
         "--stripe-api-base",
         emu_url,
+        # The limit this benchmark sets on that emulator: the stack paces
+        # settlement one below it (stack.settlement_budget).
+        "--stripe-rate-limit",
+        str(rate_limit),
     ]
     store = _store()
     with quiet_process(args, env) as process:
@@ -266,6 +281,7 @@ def _settle_in_fresh_stack(
         )
         fetch_json(f"{emu_url}/_emulator/reset-log", {})
         deadline = _move_deadline(store, campaign_id).timestamp()
+        cpu_at_deadline = {"stack": cpu_seconds(process.pid), "moto": cpu_seconds(moto_pid)}
         timeline: list[tuple[float, int]] = []  # (seconds after the deadline, settling calls)
         sampled = 0.0
         while True:
@@ -282,6 +298,10 @@ def _settle_in_fresh_stack(
                 timeline.append((now - deadline, count))
             time.sleep(0.25)
         elapsed = time.time() - deadline
+        cpu = {
+            name: round(cpu_seconds(pid) - cpu_at_deadline[name], 1)
+            for name, pid in (("stack", process.pid), ("moto", moto_pid))
+        }
         peak = peak_rss_mib(process.pid)
         fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": None, "latency_ms": 0})
     requests = fetch_json(f"{emu_url}/_emulator/requests")
@@ -328,8 +348,21 @@ def _settle_in_fresh_stack(
         "calls_per_step": _per_step(timeline),
         "timeline_step_seconds": TIMELINE_STEP,
         "peak_rss_mib": peak,
+        # CPU seconds from the deadline to terminal: the settling `cashmob
+        # local` process (one interpreter lock; a child process of its own
+        # apart) and moto's. Near the elapsed time, that process was the
+        # bottleneck.
+        "cpu_seconds": cpu,
         "status": campaign.status.value,
     }
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a live process so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _per_step(timeline: list[tuple[float, int]]) -> list[int]:
@@ -354,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="diagnosis: no notifier rules on the bus (the notifier's cost apart)",
     )
+    parser.add_argument(
+        "--stock-sqs",
+        action="store_true",
+        help="diagnosis: moto's own SQS, without the local stack's speed-up",
+    )
     args = parser.parse_args(argv)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "local",
@@ -370,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         tick=args.tick,
         latency_ms=args.latency_ms,
         email=not args.no_email,
+        stock_sqs=args.stock_sqs,
     )
     print(json.dumps(results, indent=2))
     return 0

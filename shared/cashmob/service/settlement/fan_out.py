@@ -20,7 +20,7 @@ from ...domain import (
 from ...domain.conditions import Backing, Bucket, crowd_from_buckets
 from ...domain.messages import CheckCompletion, DecideOutcome, SendPage, SettlePledge
 from ...domain.money import settlement_minimum
-from ...domain.schedule import completion_delay, page_delay
+from ...domain.schedule import MAX_QUEUE_DELAY, completion_delay, page_delay
 from ...domain.settlement import OPEN_WORK, Decision, decided, share_of
 from ...observability import logger
 from ..publishing import published
@@ -135,18 +135,14 @@ def send_page(svc: Services, message: SendPage) -> None:
     # a pledge reads only the pledge.
     work = [settle_message(campaign, p) for p in page.items]
     if page.next_cursor:
-        delay = page_delay(
-            len(page.items),
-            svc.settings.stripe_requests_per_second,
-            first=message.cursor is None,
-        )
+        delay, due_ms = _next_page(svc, message, len(page.items))
         # The next page is queued before this page's pledges: a queue that
         # hands messages out about in the order sent would otherwise hold it
         # behind them, and the pages would go out at the workers' pace plus
         # the delay, the queue running dry in between. (Should sending the
         # pledges fail, the retry sends this page again and a second chain
         # follows it: settling a pledge twice is a no-op.)
-        svc.queue.send(SendPage(campaign_id, page.next_cursor), delay_seconds=delay)
+        svc.queue.send(SendPage(campaign_id, page.next_cursor, due_ms), delay_seconds=delay)
         svc.queue.send_many(work)
         return
     if campaign.fanned_out_at is None:
@@ -159,6 +155,28 @@ def send_page(svc: Services, message: SendPage) -> None:
     queued = len(work) if message.cursor is None else max(len(work), page_size)
     check_later(svc, campaign_id, 1, waiting=queued)
     svc.queue.send_many(work)
+
+
+def _next_page(svc: Services, message: SendPage, items: int) -> tuple[int, int | None]:
+    """The next page's delay and due time. Each page is due `page_delay`'s
+    time after the one before it, counted from when that one was due rather
+    than from now: a page handled late (a queue hop, a busy worker) sends
+    its successor that much sooner, so the pages keep Stripe's pace instead
+    of falling behind it by every hop's latency (at most one page's worth is
+    made up at once). A chain without due times (the first page, a restart,
+    a page an older release sent) starts from now."""
+    rate = svc.settings.stripe_requests_per_second
+    first = message.cursor is None
+    if not rate:
+        return page_delay(items, rate, first=first), None
+    now_ms = round(svc.clock.now().timestamp() * 1000)
+    due_ms = now_ms if message.due_ms is None else message.due_ms
+    step_ms = 0 if first else round(items / rate * 1000)
+    # A chain far behind (a stall, a moved clock) catches up one page, not all of them.
+    next_ms = max(due_ms + step_ms, now_ms - step_ms)
+    # Rounded down to SQS's whole seconds: the page goes out at most a second early.
+    delay = min(max((next_ms - now_ms) // 1000, 0), MAX_QUEUE_DELAY)
+    return delay, next_ms
 
 
 def check_later(
