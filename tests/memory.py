@@ -270,10 +270,19 @@ class MemoryStore:
             self._slots.add((endpoint, slot))
             return True
 
-    def take_ticket(self, campaign_id: str, pledge_id: str, now: datetime) -> tuple[int, bool]:
+    def taken_slots(self, endpoint: str, first: int, count: int) -> set[int]:
+        with self._lock:
+            return {s for s in range(first, first + count) if (endpoint, s) in self._slots}
+
+    def take_ticket(
+        self, campaign_id: str, pledge_id: str, now: datetime, *, unticketed: bool = False
+    ) -> tuple[int, bool]:
         with self._lock:
             held = self._tickets.get((campaign_id, pledge_id))
             if held is not None:
+                if unticketed:  # as DynamoDB: the counter moved before the put lost
+                    self._queued += 1
+                    self._intake_updated_at = epoch(now)
                 return held, False
             self._queued += 1
             self._intake_updated_at = epoch(now)

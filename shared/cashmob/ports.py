@@ -176,9 +176,19 @@ class IntakeLedger(Protocol):
         another caller has it (exactly one caller ever gets a slot)."""
         ...
 
-    def take_ticket(self, campaign_id: str, pledge_id: str, now: datetime) -> tuple[int, bool]:
+    def taken_slots(self, endpoint: str, first: int, count: int) -> set[int]:
+        """Which of slots first .. first + count - 1 (count <= 100) of
+        `endpoint` are taken, read together (strongly consistent)."""
+        ...
+
+    def take_ticket(
+        self, campaign_id: str, pledge_id: str, now: datetime, *, unticketed: bool = False
+    ) -> tuple[int, bool]:
         """The pledge's place in the intake queue and whether it is new: a
-        pledge that has a ticket keeps it."""
+        pledge that has a ticket keeps it. `unticketed`: the caller has just
+        seen the pledge without one, so none is read first; if it has one
+        after all (a racing replay's), it keeps that one, and the counter has
+        used up a number that is never served."""
         ...
 
     def ticket_of(self, campaign_id: str, pledge_id: str) -> int | None: ...

@@ -16,6 +16,7 @@ import pytest
 
 from cashmob.config import Settings
 from cashmob.domain import PaymentFlow
+from cashmob.service import budget as budget_module
 from cashmob.service.budget import StripeBudget
 from cashmob.store import Store
 from cashmob_local import template
@@ -65,10 +66,13 @@ class Recorder:
     def claim_slot(self, endpoint, slot, expires_at):
         won = self.store.claim_slot(endpoint, slot, expires_at)
         if won:
-            self.local.slot = slot
+            self.local.slot, self.local.key = slot, endpoint
         else:
             self.lost += 1  # (racy count; only "some" matters)
         return won
+
+    def taken_slots(self, endpoint, first, count):
+        return self.store.taken_slots(endpoint, first, count)
 
 
 def test_concurrent_takers_never_share_a_slot_nor_send_before_it(counters):
@@ -130,3 +134,70 @@ def test_concurrent_takers_never_share_a_slot_nor_send_before_it(counters):
     )
     stored = {int(item["campaign_id"]["S"].rsplit("#", 1)[1]) for item in scan["Items"]}
     assert set(slots) <= stored  # (the rest: claims that came back too late, unused)
+
+
+def test_each_endpoint_keeps_its_pace_when_both_flows_take_slots_at_once(counters):
+    """One slot per flow: a setup grant sends one Customer and one SetupIntent
+    request, a hold grant one PaymentIntent. Per endpoint, each slot is still
+    granted once and no second holds more than r + 1 requests; the two flows,
+    having no endpoint in common, use the same slots side by side."""
+    recorder = Recorder(counters)
+    budget = StripeBudget(recorder, RATE, wall=recorder.wall)
+    grants: list[tuple[PaymentFlow, int, float]] = []
+    keys: set[tuple[PaymentFlow, str]] = set()  # (flow, the ledger key its grants were under)
+    lock = threading.Lock()
+    flows = [PaymentFlow.SETUP, PaymentFlow.HOLD] * ((API_THREADS + WORKER_THREADS) // 2)
+    start = threading.Barrier(len(flows))
+    give_up = time.time() + PATIENCE_SECONDS
+
+    def wanted(flow: PaymentFlow) -> bool:
+        with lock:
+            mine = sum(1 for f, _, _ in grants if f is flow)
+            return mine < GRANTS and time.time() < give_up
+
+    def taker(index: int, flow: PaymentFlow) -> None:
+        start.wait()
+        while wanted(flow):
+            if index < API_THREADS:
+                if not budget.take_now(flow):
+                    continue
+            else:
+                budget.take_next(flow)
+            slot = recorder.local.slot
+            with lock:
+                grants.append((flow, slot, recorder.decided_at(slot)))
+                keys.add((flow, recorder.local.key))
+
+    threads = [threading.Thread(target=taker, args=(i, f)) for i, f in enumerate(flows)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=PATIENCE_SECONDS + 10)
+
+    assert keys == {(flow, budget_module.slot_key(flow)) for flow in PaymentFlow}
+    requests: dict[str, list[tuple[int, float]]] = {}  # per endpoint: (slot, sent at)
+    for flow, slot, decided in grants:
+        for endpoint in budget_module.ENDPOINTS[flow]:
+            requests.setdefault(endpoint, []).append((slot, decided))
+    assert set(requests) == {"customers", "setup_intents", "payment_intents"}
+    for endpoint, sent in requests.items():
+        slots = [slot for slot, _ in sent]
+        assert len(slots) == len(set(slots)), (endpoint, Counter(slots).most_common(3))
+        for slot, decided in sent:
+            assert slot / RATE - 0.001 <= decided < (slot + 1) / RATE, (endpoint, slot, decided)
+        times = sorted(decided for _, decided in sent)
+        for i, first in enumerate(times):
+            within = [t for t in times[i:] if t < first + 1.0]
+            assert len(within) <= RATE + 1, (endpoint, first, len(within))
+        assert len(slots) >= GRANTS, endpoint
+    # Both flows were granted some of the same slots: one flow's pace costs the other nothing
+    by_flow = {flow: {slot for f, slot, _ in grants if f is flow} for flow in PaymentFlow}
+    assert by_flow[PaymentFlow.SETUP] & by_flow[PaymentFlow.HOLD]
+    # One item per granted slot of a flow, whatever its number of endpoints
+    scan = boto3.client("dynamodb", region_name="us-east-1").scan(
+        TableName=counters.settings.counters_table
+    )
+    stored = {item["campaign_id"]["S"] for item in scan["Items"]}
+    for flow, slot, _ in grants:
+        assert f"budget#{budget_module.slot_key(flow)}#{slot}" in stored
+    assert not any(key.startswith(("budget#customers#", "budget#setup_intents#")) for key in stored)

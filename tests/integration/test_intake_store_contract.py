@@ -34,6 +34,15 @@ def test_a_slot_is_taken_once_per_endpoint(ledger):
     assert ledger.claim_slot("customers", 7, EXPIRES)  # another endpoint's budget
 
 
+def test_the_slots_taken_ahead_are_read_together(ledger):
+    for slot in (7, 9, 40):
+        assert ledger.claim_slot("customers+setup_intents", slot, EXPIRES)
+    assert ledger.claim_slot("payment_intents", 8, EXPIRES)  # another key's
+    assert ledger.taken_slots("customers+setup_intents", 6, 16) == {7, 9}
+    assert ledger.taken_slots("customers+setup_intents", 10, 16) == set()
+    assert ledger.taken_slots("customers+setup_intents", 0, 100) == {7, 9, 40}
+
+
 def test_tickets_come_in_order_and_a_pledge_keeps_its_own(ledger):
     assert ledger.intake_progress().queued == 0 and ledger.ticket_of("c", "p1") is None
     assert ledger.take_ticket("c", "p1", NOW) == (1, True)
@@ -43,6 +52,17 @@ def test_tickets_come_in_order_and_a_pledge_keeps_its_own(ledger):
     progress = ledger.intake_progress()
     assert (progress.queued, progress.served, progress.waiting) == (2, 0, 2)
     assert progress.updated_at == int(NOW.timestamp())
+
+
+def test_a_ticket_taken_unread_is_the_next_one_and_a_held_ticket_still_wins(ledger):
+    # The API has just created the pledge (or seen it without a ticket): no read first
+    assert ledger.take_ticket("c", "p1", NOW, unticketed=True) == (1, True)
+    assert ledger.ticket_of("c", "p1") == 1
+    # A replay raced it and took the ticket first: the pledge keeps that one,
+    # and the number the counter gave this call is used up, never served
+    assert ledger.take_ticket("c", "p1", NOW, unticketed=True) == (1, False)
+    assert ledger.take_ticket("c", "p2", NOW, unticketed=True) == (3, True)
+    assert ledger.intake_progress().queued == 3
 
 
 def test_served_only_moves_up(ledger):

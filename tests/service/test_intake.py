@@ -13,6 +13,7 @@ from cashmob.domain import PaymentFlow, PledgeStatus
 from cashmob.domain.errors import PaymentProviderUnavailable
 from cashmob.domain.messages import PreparePledge
 from cashmob.ids import derived_id
+from cashmob.service import budget as budget_module
 from cashmob.service import intake, pledges, settlement
 from cashmob.service.budget import StripeBudget
 
@@ -260,14 +261,97 @@ def test_the_api_takes_the_current_slot_or_one_starting_within_50_ms(world):
     assert not budget.take_now(PaymentFlow.HOLD)
 
 
-def test_the_setup_flow_needs_a_slot_on_both_endpoints(world):
+def test_the_setup_flow_needs_a_slot_for_both_its_endpoints(world):
     budget = StripeBudget(world.store, 10, wall=world.wall.time, sleep=world.wall.sleep)
     world.wall.now = 1000.0
-    assert world.store.claim_slot("setup_intents", 10000, None)  # someone else has it
+    # Someone else has slot 10000 of the setup flow's endpoints
+    assert world.store.claim_slot("customers+setup_intents", 10000, None)
     assert not budget.take_now(PaymentFlow.SETUP)
-    # The worker walks forward to the first slot free on both endpoints
+    # The hold flow's endpoint is another one: its slot 10000 is free
+    assert budget.take_now(PaymentFlow.HOLD)
+    # The worker walks forward to the first slot free for both endpoints
     waited = budget.take_next(PaymentFlow.SETUP)
-    assert waited == pytest.approx(0.1)  # slot 10001, the first free on both
+    assert waited == pytest.approx(0.1)  # slot 10001
+    # One item per slot taken, whatever the number of endpoints behind it
+    assert world.store._slots == {
+        ("customers+setup_intents", 10000),
+        ("payment_intents", 10000),
+        ("customers+setup_intents", 10001),
+    }
+
+
+def test_each_stripe_endpoint_is_paced_by_exactly_one_flows_slots():
+    # A slot grants one request to each endpoint of its flow: that keeps each
+    # endpoint at one request per slot only while no endpoint serves two flows
+    named = [e for flow in PaymentFlow for e in budget_module.slot_key(flow).split("+")]
+    assert sorted(named) == sorted({e for names in budget_module.ENDPOINTS.values() for e in names})
+    assert len(named) == len(set(named))
+    with pytest.raises(ValueError, match="shares Stripe endpoints"):
+        budget_module._disjoint(
+            {PaymentFlow.HOLD: ("payment_intents", "customers"), PaymentFlow.SETUP: ("customers",)}
+        )
+
+
+class CountingLedger:
+    """The store as the budget sees it, counting its requests."""
+
+    def __init__(self, store, *, racer_takes: tuple[str, int] | None = None) -> None:
+        self.store, self.claims, self.reads = store, [], 0
+        self.racer_takes = racer_takes  # a slot someone takes between our read and our put
+
+    def claim_slot(self, key, slot, expires_at):
+        self.claims.append(slot)
+        return self.store.claim_slot(key, slot, expires_at)
+
+    def taken_slots(self, key, first, count):
+        self.reads += 1
+        taken = self.store.taken_slots(key, first, count)
+        if self.racer_takes is not None:
+            assert self.store.claim_slot(*self.racer_takes, None)
+            self.racer_takes = None
+        return taken
+
+
+def test_the_worker_reads_past_the_slots_taken_ahead_instead_of_trying_each(world):
+    key = budget_module.slot_key(PaymentFlow.SETUP)
+    for slot in range(10000, 10007):  # the other workers' slots, each waiting for its start
+        assert world.store.claim_slot(key, slot, None)
+    ledger = CountingLedger(world.store)
+    budget = StripeBudget(ledger, 10, wall=world.wall.time, sleep=world.wall.sleep)
+    world.wall.now = 1000.0
+    assert budget.take_next(PaymentFlow.SETUP) == pytest.approx(0.7)  # slot 10007
+    assert (ledger.reads, ledger.claims) == (1, [10007])
+
+
+def test_the_worker_takes_the_next_free_slot_when_a_racer_wins_the_one_it_read_free(world):
+    key = budget_module.slot_key(PaymentFlow.HOLD)
+    assert world.store.claim_slot(key, 10000, None)
+    ledger = CountingLedger(world.store, racer_takes=(key, 10001))
+    budget = StripeBudget(ledger, 10, wall=world.wall.time, sleep=world.wall.sleep)
+    world.wall.now = 1000.0
+    assert budget.take_next(PaymentFlow.HOLD) == pytest.approx(0.2)  # slot 10002
+    assert ledger.claims == [10001, 10002]
+    # Far ahead: every slot read taken, the worker reads the next ones
+    for slot in range(10003, 10003 + budget_module.READ_AHEAD + 2):
+        assert world.store.claim_slot(key, slot, None)
+    world.wall.now = 1000.0
+    budget.take_next(PaymentFlow.HOLD)
+    assert ledger.claims[-1] == 10003 + budget_module.READ_AHEAD + 2
+
+
+def test_the_api_does_not_ask_again_for_the_slot_it_was_just_granted(world):
+    ledger = CountingLedger(world.store)
+    budget = StripeBudget(ledger, 24, wall=world.wall.time, sleep=world.wall.sleep)
+    world.wall.now = 1000.0  # slot 24000 starts now
+    assert budget.take_now(PaymentFlow.SETUP)
+    world.wall.now = 1000.02  # still in slot 24000: known taken, the next starts in 21.7 ms
+    assert budget.take_now(PaymentFlow.SETUP)
+    assert ledger.claims == [24000, 24001]
+    assert world.wall.now == pytest.approx(24001 / 24)  # it waited for its slot to start
+    # Another instance took the next one: this one asks, and is told
+    assert world.store.claim_slot(budget_module.slot_key(PaymentFlow.SETUP), 24002, None)
+    assert not budget.take_now(PaymentFlow.SETUP)
+    assert ledger.claims == [24000, 24001, 24002]
 
 
 def test_an_unlimited_budget_takes_nothing(world):

@@ -350,7 +350,13 @@ def _stack(rate_limit: int, layout: str) -> Iterator[tuple[Api, str]]:
     moto_port, emu_port, api_port = free_port(), free_port(), free_port()
     moto_url, emu_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{emu_port}"
     api = Api(f"http://127.0.0.1:{api_port}")
-    serve = f"import time; from cashmob_local.stack import serve_moto; serve_moto('127.0.0.1', {moto_port}); time.sleep(10**9)"
+    # Quiet, as `cashmob local`'s own moto process is (`moto_process`): a
+    # request log line per DynamoDB call was about a tenth of moto's CPU.
+    serve = (
+        "import logging, time; from cashmob_local.stack import serve_moto; "
+        "logging.getLogger('werkzeug').setLevel(logging.WARNING); "
+        f"serve_moto('127.0.0.1', {moto_port}); time.sleep(10**9)"
+    )
     emulator = [py, "-m", "cashmob_local.cli", "stripe-emulator", "--port", str(emu_port)]
     emulator += ["--rate-limit", str(rate_limit), "--forward-to", f"{api.base}/webhooks/stripe"]
     from cashmob.service.webhooks import ENABLED_EVENTS  # as `cashmob local` subscribes

@@ -70,10 +70,14 @@ def backlog(svc: Services, progress: IntakeProgress | None = None) -> IntakeProg
     return progress if idle < svc.settings.intake_stale_seconds else None
 
 
-def enqueue(svc: Services, pledge: Pledge) -> int:
+def enqueue(svc: Services, pledge: Pledge, *, unticketed: bool = False) -> int:
     """Puts the pledge on the intake queue (again, with the ticket it has, if
-    it was queued before: the queue drops the duplicate); its ticket."""
-    ticket, new = svc.store.take_ticket(pledge.campaign_id, pledge.id, svc.clock.now())
+    it was queued before: the queue drops the duplicate); its ticket.
+    `unticketed`: the caller has just seen the pledge without a ticket, so the
+    ledger does not look for one first (a racing replay's ticket still wins)."""
+    ticket, new = svc.store.take_ticket(
+        pledge.campaign_id, pledge.id, svc.clock.now(), unticketed=unticketed
+    )
     svc.intake.send(PreparePledge(pledge.campaign_id, pledge.id, ticket))
     if new:
         metrics.add_metric(name="PledgesQueued", unit="Count", value=1)

@@ -51,10 +51,17 @@ def _request_hash(body: dict[str, Any]) -> str:
 
 
 def _payment(
-    svc: Services, pledge: Pledge, *, ticket: int | None = None, queued: bool = False
+    svc: Services,
+    pledge: Pledge,
+    *,
+    ticket: int | None = None,
+    queued: bool = False,
+    progress: IntakeProgress | None = None,
 ) -> dict[str, Any]:
     """The `payment` object: "ready" with the client secret, "failed" with
-    Stripe's reason, or "preparing" with `ready_in` (from the pledge's ticket)."""
+    Stripe's reason, or "preparing" with `ready_in` (from the pledge's ticket,
+    against the queue's `progress` if the request has just read it: `served`
+    only moves up, so an earlier reading errs on the long side)."""
     payment: dict[str, Any] = {
         "flow": pledge.payment.flow.value,
         "status": "ready",
@@ -72,7 +79,7 @@ def _payment(
         if ticket is None and not queued:
             ticket = svc.store.ticket_of(pledge.campaign_id, pledge.id)
         payment["status"] = "preparing"
-        payment["ready_in"] = intake.ready_in(svc, ticket)
+        payment["ready_in"] = intake.ready_in(svc, ticket, progress)
     return payment
 
 
@@ -119,21 +126,24 @@ def create(
     if not campaign.is_open(svc.clock.now()) or pledge.status is not PledgeStatus.PENDING:
         raise CampaignClosed("This pledge can no longer be prepared: the campaign is closed.")
     if not created and svc.store.ticket_of(campaign_id, pledge_id) is not None:
-        return _queued(svc, pledge), 200  # queued already: sent again, harmlessly
+        # Queued already: sent again, harmlessly.
+        return _queued(svc, pledge, progress, unticketed=False), 200
     return _prepare_or_queue(svc, campaign, pledge, created, progress)
 
 
 def _prepare_or_queue(
     svc: Services, campaign: Campaign, pledge: Pledge, created: bool, progress: IntakeProgress
 ) -> tuple[dict[str, Any], int]:
+    # Here the pledge holds no ticket: just created, or a replay that `create`
+    # found without one.
     waiting = intake.backlog(svc, progress)
     if waiting is not None or not svc.budget.take_now(pledge.payment.flow):
-        return _queued(svc, pledge), 202 if created else 200
+        return _queued(svc, pledge, progress, unticketed=True), 202 if created else 200
     try:
         pledge = intake.make_ready(svc, campaign, pledge)
     except PaymentProviderUnavailable:
         # Stripe busy (429, 5xx, timeout): the intake queue makes it later.
-        return _queued(svc, pledge), 202 if created else 200
+        return _queued(svc, pledge, progress, unticketed=True), 202 if created else 200
     except PaymentProviderError as error:
         reason = intake.refusal(error)
         if reason is None:
@@ -142,9 +152,14 @@ def _prepare_or_queue(
     return _response(svc, pledge), 201 if created else 200
 
 
-def _queued(svc: Services, pledge: Pledge) -> dict[str, Any]:
-    ticket = intake.enqueue(svc, pledge)
-    return _response(svc, pledge, ticket=ticket, queued=True)
+def _queued(
+    svc: Services, pledge: Pledge, progress: IntakeProgress, *, unticketed: bool
+) -> dict[str, Any]:
+    """Queues the pledge (`unticketed`: it was just seen holding no ticket, so
+    none is looked for first) and answers `preparing`, its `ready_in` from
+    the queue's `progress` as this request read it."""
+    ticket = intake.enqueue(svc, pledge, unticketed=unticketed)
+    return _response(svc, pledge, ticket=ticket, queued=True, progress=progress)
 
 
 def _new_pledge(

@@ -2,7 +2,8 @@
 
 - `budget#<endpoint>#<slot>`: one Stripe request slot, taken by a conditional
   put (`attribute_not_exists`), so however many functions race for it, one
-  gets it. Expires (TTL) a few minutes later.
+  gets it. Expires (TTL) a few minutes later. (`<endpoint>` is what the budget
+  names it: a flow's endpoints together, `service.budget.slot_key`.)
 - `intake#queue`: the intake queue's ticket counter. `queued` is ADDed at
   enqueue (the new value is the pledge's ticket); `served` only moves up (a
   conditional SET), to the highest ticket the workers finished.
@@ -60,6 +61,15 @@ class IntakeTable(Tables):
             raise
         return True
 
+    def taken_slots(self, endpoint: str, first: int, count: int) -> set[int]:
+        """Which of slots first .. first + count - 1 are taken: one strongly
+        consistent BatchGetItem (count <= 100), so a worker looking for a free
+        slot reads past the others' instead of trying a put on each."""
+        Intake = self.models.Intake
+        keys = [(f"budget#{endpoint}#{slot}", 0) for slot in range(first, first + count)]
+        found = Intake.batch_get(keys, consistent_read=True, attributes_to_get=["campaign_id"])
+        return {int(item.campaign_id.rsplit("#", 1)[1]) for item in found}
+
     def ticket_of(self, campaign_id: str, pledge_id: str) -> int | None:
         try:
             item = self.models.Intake.get(
@@ -69,8 +79,12 @@ class IntakeTable(Tables):
             return None
         return None if item.ticket is None else int(item.ticket)
 
-    def take_ticket(self, campaign_id: str, pledge_id: str, now: datetime) -> tuple[int, bool]:
-        held = self.ticket_of(campaign_id, pledge_id)
+    def take_ticket(
+        self, campaign_id: str, pledge_id: str, now: datetime, *, unticketed: bool = False
+    ) -> tuple[int, bool]:
+        # `unticketed`: the caller has just seen none, so no read first; the
+        # conditional put below still finds one a racing replay took.
+        held = None if unticketed else self.ticket_of(campaign_id, pledge_id)
         if held is not None:
             return held, False
         Intake = self.models.Intake
