@@ -38,11 +38,11 @@ from cashmob.schemas import (
     StartPayouts,
 )
 from cashmob.service import campaigns as campaign_cases
-from cashmob.service import pledges as pledge_cases
 
-# Cold start: the refunds, payouts, export and erasure use cases are imported
-# by the routes that use them, so the first request of a fresh instance (most
-# often GET /campaigns/{id}) does not wait for them.
+# Cold start: the pledges, refunds, payouts, export and erasure use cases are
+# imported by the routes that use them, so the first request of a fresh
+# instance (most often GET /campaigns/{id}) does not wait for them (nor for
+# the queue messages and the SQS adapter the pledges' intake brings).
 
 ORIGIN = "*"
 CORS = CORSConfig(
@@ -297,6 +297,8 @@ def badge(campaign_id: CampaignId) -> Response[str]:
 def create_pledge(
     campaign_id: CampaignId, body: CreatePledge, idempotency_key: IdempotencyKey
 ) -> Response[PledgeCreated]:
+    from cashmob.service import pledges as pledge_cases
+
     result, status = pledge_cases.create(
         container.current(), campaign_id, idempotency_key, body.model_dump()
     )
@@ -315,6 +317,8 @@ def create_pledge(
 def get_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> PledgeDetail:
+    from cashmob.service import pledges as pledge_cases
+
     return pledge_cases.get(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 
@@ -328,6 +332,8 @@ def get_pledge(
 def cancel_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
 ) -> PledgeOut:
+    from cashmob.service import pledges as pledge_cases
+
     return pledge_cases.cancel(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
 
 

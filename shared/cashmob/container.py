@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .messaging import EventPublisher, IntakeQueue, WorkQueue
 from .secrets import Secrets
 from .store import Store
+
+# The SQS and EventBridge adapters (cashmob.messaging, and the queue messages
+# it encodes) are imported by the properties that build them: the notifier and
+# the API's reads never send any.
 
 if TYPE_CHECKING:
     from . import ports
@@ -84,6 +87,8 @@ class Services:
     @property
     def queue(self) -> ports.WorkQueue:
         if self._queue is None:
+            from .messaging import WorkQueue
+
             self._queue = WorkQueue(self.settings.settlement_queue_url, self.settings.aws_region)
         return self._queue
 
@@ -94,6 +99,8 @@ class Services:
     @property
     def intake(self) -> ports.IntakeQueue:
         if self._intake is None:
+            from .messaging import IntakeQueue
+
             self._intake = IntakeQueue(
                 self.settings.intake_queue_url,
                 self.settings.aws_region,
@@ -121,6 +128,8 @@ class Services:
     @property
     def events(self) -> ports.EventPublisher:
         if self._events is None:
+            from .messaging import EventPublisher
+
             self._events = EventPublisher(self.settings.event_bus_name, self.settings.aws_region)
         return self._events
 

@@ -1,6 +1,8 @@
-"""Request and response models of the HTTP API (they generate docs/openapi.json)."""
+"""Request and response models of the HTTP API (they generate docs/openapi.json).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: with it every field's
+annotation is a string that pydantic has to evaluate when it creates the
+class: about a quarter of this module's import time (the API's cold start)."""
 
 import re
 from datetime import datetime
@@ -41,7 +43,18 @@ LINES_DOC = "No control characters except tab and line breaks."
 Text = Annotated[str, Field(max_length=5000, description=LINES_DOC), LINES]
 
 
-class Strict(BaseModel):
+class Schema(BaseModel):
+    """Every model here. Cold start: pydantic builds a model's validator and
+    serializer with its first use (a route's first request, or the OpenAPI
+    document), not at import, so an instance builds only the models of the
+    routes it serves. That first build is not thread-safe in pydantic 2.13
+    (pydantic#13419): fine while an instance serves one request at a time, as
+    in Lambda and the local gateway (`gateway.invoke_in_process`)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Strict(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -100,7 +113,7 @@ class CreatePledge(Strict):
     )
 
 
-class MoneyOut(BaseModel):
+class MoneyOut(Schema):
     amount: int
     currency: str
 
@@ -109,7 +122,7 @@ class Pledged(MoneyOut):
     backers: int
 
 
-class SettlementOut(BaseModel):
+class SettlementOut(Schema):
     outcome: Literal["succeeded", "failed"]
     collected: int
     released: int
@@ -122,14 +135,14 @@ class SettlementOut(BaseModel):
     )
 
 
-class PayoutOut(BaseModel):
+class PayoutOut(Schema):
     status: Literal["not_ready", "pending", "paid", "reversed"]
     amount: int = Field(description="What the organizer receives, minor units.")
     fee: int = Field(description="The platform fee, minor units (rounded half up).")
     transfer_id: str | None
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(Schema):
     id: str
     title: str
     description: str
@@ -156,12 +169,12 @@ class CampaignOut(BaseModel):
     )
 
 
-class CampaignList(BaseModel):
+class CampaignList(Schema):
     campaigns: list[CampaignOut]
     next_cursor: str | None
 
 
-class PledgeOut(BaseModel):
+class PledgeOut(Schema):
     id: str
     campaign_id: str
     amount: int
@@ -207,12 +220,12 @@ class RefundPledgeIn(Strict):
     reason: RefundReason
 
 
-class PaymentError(BaseModel):
+class PaymentError(Schema):
     code: str
     message: str
 
 
-class PaymentOut(BaseModel):
+class PaymentOut(Schema):
     flow: Literal["setup", "hold"]
     # "preparing": recorded, Stripe's object not made yet (intent_id and
     # client_secret null; API.md "Flash intake"); "ready": it exists;
@@ -228,7 +241,7 @@ class PaymentOut(BaseModel):
     error: PaymentError | None = None
 
 
-class PledgeCreated(BaseModel):
+class PledgeCreated(Schema):
     pledge: PledgeOut
     pledge_token: str
     payment: PaymentOut
@@ -248,33 +261,33 @@ class OwnerPledge(PledgeOut):
     flow: Literal["setup", "hold"]
 
 
-class OwnerPledgeList(BaseModel):
+class OwnerPledgeList(Schema):
     pledges: list[OwnerPledge]
     next_cursor: str | None
 
 
-class Backer(BaseModel):
+class Backer(Schema):
     name: str
     amount: int | None
     pledged_at: str
 
 
-class BackerList(BaseModel):
+class BackerList(Schema):
     backers: list[Backer]
     next_cursor: str | None
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Schema):
     code: str
     message: str
     details: list[dict] | None = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Schema):
     error: ErrorDetail
 
 
-class OrganizerPayouts(BaseModel):
+class OrganizerPayouts(Schema):
     status: Literal["none", "onboarding", "enabled"]
     account_id: str | None
     available: bool = Field(
@@ -283,7 +296,7 @@ class OrganizerPayouts(BaseModel):
     )
 
 
-class OrganizerOut(BaseModel):
+class OrganizerOut(Schema):
     id: str
     payouts: OrganizerPayouts
 
@@ -296,5 +309,5 @@ class StartPayouts(Strict):
     ]
 
 
-class PayoutLink(BaseModel):
+class PayoutLink(Schema):
     url: str = Field(description="Stripe Connect's onboarding page for the organizer's account.")

@@ -27,6 +27,15 @@ NEVER = {
     "jsonschema": "JSON Schema validation, tests only",
 }
 
+# The functions whose use cases read or send queue messages (they import them at init).
+SENDERS = {
+    "IntakeWorkerFunction",
+    "ReconcileFunction",
+    "SettleWorkerFunction",
+    "SettlementFunction",
+    "StripeWebhookFunction",
+}
+
 # Loaded at import only by the functions named; the others load each with the
 # first request that uses it, or never.
 ONLY_FOR = {
@@ -49,6 +58,21 @@ ONLY_FOR = {
     "cashmob.service.export": (set(), "the CSV export, with its route"),
     "cashmob.service.erasure": (set(), "erasure, with its route"),
     "cashmob.service.badge": (set(), "the SVG badge, with its route"),
+    # The queue messages and the SQS/EventBridge adapters: the notifier sends
+    # none, nor do the API's reads (its pledge routes import their use cases).
+    "cashmob.domain.messages": (
+        SENDERS,
+        "the queue messages, with the first message a function sends or reads",
+    ),
+    "cashmob.messaging": (
+        {"IntakeWorkerFunction", "SettleWorkerFunction"},
+        "the SQS and EventBridge adapters, with the first queue or publisher (container)",
+    ),
+    "cashmob.service.pledges": (set(), "the pledges' use cases, with the API's pledge routes"),
+    "cashmob.service.intake": (
+        {"IntakeWorkerFunction"},
+        "flash intake, with the first pledge or intake message",
+    ),
 }
 
 PROBE = """
@@ -96,6 +120,35 @@ def test_importing_a_handler_leaves_the_heavy_imports_for_later(function):
     for package, (functions, why) in ONLY_FOR.items():
         if function not in functions:
             assert not _under(loaded, package), f"{function} imports {package} at init ({why})"
+
+
+MODELS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import app
+from pydantic import BaseModel
+from cashmob import schemas
+models = [m for m in vars(schemas).values() if isinstance(m, type) and issubclass(m, BaseModel)]
+print(json.dumps({"models": len(models), "built": sorted(m.__name__ for m in models if m.__pydantic_complete__)}))
+"""
+
+
+def test_the_api_builds_no_request_or_response_model_at_init():
+    """pydantic builds each model of cashmob.schemas with its first use (the
+    first request of a route that uses it), not at import (defer_build)."""
+    folder, _ = FUNCTIONS["ApiFunction"]
+    done = subprocess.run(
+        [sys.executable, "-c", MODELS, str(folder)],
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert found["models"] >= 20
+    assert found["built"] == []
 
 
 def test_tracing_on_still_wraps_the_handler_in_the_tracer():

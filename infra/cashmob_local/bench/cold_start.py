@@ -27,6 +27,7 @@ come with its wheel.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -98,13 +99,17 @@ def _whole_process(snippet: str, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def cold_start(runs: int = 11) -> dict[str, Any]:
+def cold_start(runs: int = 11, only: set[str] | None = None) -> dict[str, Any]:
+    """`only`: these functions alone (names of the template, `Function` may be
+    left off), with `import boto3` and the floors, for a quicker look."""
     with tempfile.TemporaryDirectory(prefix="cashmob-pyc-") as cache:
         plain = _env({}, cache)
         snippets: dict[str, tuple[str, dict[str, str], dict[str, str] | None]] = {
             BASE: ("import boto3", plain, None)
         }
         for name, (folder, module) in handlers().items():
+            if only and not {name, name.removesuffix("Function")} & only:
+                continue
             snippet = f"import sys; sys.path.insert(0, {str(folder)!r}); import {module}"
             deployed = template.function_environment(name, refs={})
             off = {**deployed, "POWERTOOLS_TRACE_DISABLED": "1"}
@@ -171,8 +176,14 @@ def cold_start(runs: int = 11) -> dict[str, Any]:
 
 
 def main() -> None:
-    """`python -m cashmob_local.bench.cold_start [runs]`: the table alone."""
-    figures = cold_start(int(sys.argv[1]) if len(sys.argv) > 1 else 11)
+    """`python -m cashmob_local.bench.cold_start [runs] [--only Api,Notifier]`:
+    the table alone."""
+    parser = argparse.ArgumentParser(prog="python -m cashmob_local.bench.cold_start")
+    parser.add_argument("runs", nargs="?", type=int, default=11)
+    parser.add_argument("--only", help="comma-separated functions, e.g. Api,Notifier")
+    args = parser.parse_args()
+    only = {name.strip() for name in args.only.split(",")} if args.only else None
+    figures = cold_start(args.runs, only)
     print(
         f"{'':24} {'in-process':>20} {'in-process CPU':>20} {'whole process':>20}"
         f" {'with tracing':>20}"
