@@ -31,7 +31,7 @@ from cashmob.container import Services
 from cashmob.error_body import error_body
 from cashmob.service.webhooks import ENABLED_EVENTS
 
-from . import mail, openapi, reconciling, runtime, template, webapp
+from . import mail, notifier_process, openapi, reconciling, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
 from .stripe_emulator import Faults, StripeEmulator
 
@@ -94,6 +94,7 @@ def serve_moto(host: str, port: int) -> Any:
 
     moto_undo.install()  # a transaction costs its items, not its tables
     moto_speedups.install()  # a query on a table's key costs its partition
+    moto_speedups.install_sqs()  # a receive or delete costs its messages, not its queue
     moto_items_json.install()  # items answered as JSON, not walked by moto's serializer
     server = make_server(host, port, SerializedMoto(), threaded=True)
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
@@ -152,7 +153,11 @@ class Stack:
 
     def __init__(self, args: Namespace) -> None:
         self.args = args
-        self.clock = OffsetClock()
+        # Moves reach the notifier's process too (`notifier_process`).
+        self.clock: OffsetClock = notifier_process.SharedClock()
+        self.notifier: notifier_process.NotifierProcess | None = None
+        # Hears each AWS call the notifier's process makes (the benchmarks' count).
+        self.on_child_call: Callable[[str, str, dict[str, Any]], None] | None = None
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.emulator: StripeEmulator | None = None
@@ -249,27 +254,45 @@ class Stack:
                 chaos.install(self.services[name], crash_rate)
         container.use(self.services["ApiFunction"])
 
-        self.authorizer = JwtAuthorizer(
-            secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
-        )
-        api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self.local_routes())
-        self._serve(api, "api")
-        self.api_url = api_url
-
         import boto3
 
         sqs = boto3.client("sqs")
+        sources = []
         for source in runtime.event_sources(functions):
             url = queue_urls[source["queue"]]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"
             ]
-            for i in range(_resolve(source["concurrency"], refs, default=concurrency)):
+            count = _resolve(source["concurrency"], refs, default=concurrency)
+            sources.append({**source, "queue_url": url, "queue_arn": arn, "pollers": count})
+        # The notifier's pollers in a process of their own (it starts while
+        # this one carries on), the others here.
+        if notifier_process.in_own_process() and isinstance(
+            self.clock, notifier_process.SharedClock
+        ):
+            away = [s for s in sources if s["function"] in notifier_process.FUNCTIONS]
+            sources = [s for s in sources if s["function"] not in notifier_process.FUNCTIONS]
+            self.notifier = notifier_process.start(
+                one_process, away, self.clock.offset, on_call=self.on_child_call
+            )
+            self.clock.on_move.append(self.notifier.move_clock)
+
+        self.authorizer = JwtAuthorizer(
+            secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
+        )
+        api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self.local_routes())
+        if self.notifier is not None:
+            self.notifier.wait_ready()  # the stack is up once its emails are
+        self._serve(api, "api")
+        self.api_url = api_url
+
+        for source in sources:
+            for i in range(source["pollers"]):
                 poller = runtime.QueuePoller(
                     boto3.client("sqs"),
                     function=source["function"],
-                    queue_url=url,
-                    queue_arn=arn,
+                    queue_url=source["queue_url"],
+                    queue_arn=source["queue_arn"],
                     batch_size=source["batch_size"],
                     partial=source["partial"],
                     invoke=self.invoke,
@@ -310,6 +333,8 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.notifier is not None:
+            self.notifier.stop()
         for server in self.servers:
             server.shutdown()
         if self.emulator is not None:
@@ -396,6 +421,8 @@ class Stack:
                     "webhooks_pending": e.pending_deliveries(),
                     "webhooks_failed": e.failed_deliveries,
                 }
+            if self.notifier is not None:  # its pollers' process: running, or how it ended
+                body["notifier_process"] = self.notifier.status()
             return _json(body)
 
         return {
@@ -429,9 +456,20 @@ def settlement_budget(stripe_rate_limit: float | None, paced: str, *, emulated: 
     below Stripe's 25/s) wherever a limit applies, that is with
     `--stripe-rate-limit` or a real Stripe (`--stripe-api-base`, whose
     limit the stack cannot see); the emulator without a limit takes any
-    pace, so settlement is not paced at all (0: unlimited)."""
+    pace, so settlement is not paced at all (0: unlimited).
+
+    A limit the stack is told (`--stripe-rate-limit`, with the emulator or
+    `--stripe-api-base`) gets one less, as intake does: here every settle
+    worker shares one pacer, which spaces its grants evenly, so any second
+    holds at most that many settling calls, and no other function calls
+    Stripe while a campaign settles (webhooks make no Stripe call; intake and
+    reconciliation have budgets of their own). The template's 23 is for
+    SettlementConcurrency pacers, each of which may put two calls in one
+    second (12 x 2 = 24)."""
     if emulated and not stripe_rate_limit:
         return "0"
+    if stripe_rate_limit:
+        return f"{intake_budget(stripe_rate_limit):g}"
     return paced
 
 

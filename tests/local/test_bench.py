@@ -14,6 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from cashmob_local.bench.counting import item_kind
 from cashmob_local.bench.intake import Agenda, Backer, burst
 from cashmob_local.bench.report import report
 
@@ -261,3 +262,42 @@ def test_every_section_renders_ratios_first_and_intake_leads():
     )
     assert "`make demo` (2,000 backers, both): wall time" in summary
     assert "## Why each DynamoDB write" in text
+
+
+def test_the_cost_section_tabulates_items_written_by_kind_per_flow():
+    cost = {
+        flow: {
+            "dynamodb_items_written": total,
+            "dynamodb_write_requests": total,
+            "dynamodb_read_requests": 3.0,
+            "stripe_calls": 2.0,
+            "items_written_by_kind": kinds,
+        }
+        for flow, total, kinds in (
+            ("setup", 3.0, {"pledge": 2.0, "Stripe budget slot": 1.0}),
+            ("hold", 1.5, {"pledge": 1.5}),
+        )
+    }
+    text = report({"rate_limit": 25, "cost": cost}, "x", 1)
+
+    assert "| item | setup flow | hold flow |" in text
+    assert "| Stripe budget slot | 1.00 | 0.00 |" in text
+    assert "| pledge | 2.00 | 1.50 |" in text
+    assert "| **all** | 3.00 | 1.50 |" in text
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "kind"),
+    [
+        ("CampaignsTable", {"campaign_id": {"S": "cmp_1"}}, "campaign"),
+        ("PledgesTable", {"campaign_id": {"S": "cmp_1"}, "pledge_id": {"S": "p"}}, "pledge"),
+        ("CountersTable", {"campaign_id": {"S": "budget#customers#9"}}, "Stripe budget slot"),
+        ("CountersTable", {"campaign_id": {"S": "intake#queue"}}, "intake queue counter"),
+        ("CountersTable", {"campaign_id": {"S": "intake#cmp_1#p"}}, "intake ticket"),
+        ("CountersTable", {"campaign_id": {"S": "cmp_1"}}, "progress counter shard"),
+        ("ProcessedEventsTable", {"event_id": {"S": "email:p:receipt"}}, "email log"),
+        ("ProcessedEventsTable", {"event_id": {"S": "evt_1"}}, "processed Stripe event"),
+    ],
+)
+def test_each_written_item_is_named_by_what_it_is(table, key, kind):
+    assert item_kind(table, key) == kind

@@ -14,6 +14,30 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 
 
 OBSERVER = "X-Bench-Observer"
+
+
+def item_kind(table: str, key: dict[str, Any]) -> str:
+    """What a written item is, from its table and key: the rows of
+    BENCHMARKS.md's "Why each DynamoDB write" (store/intake.py and
+    store/mail.py share the counters and processed-events tables)."""
+    first = (key.get("campaign_id") or key.get("event_id") or {}).get("S", "")
+    if "Campaigns" in table:
+        return "campaign"
+    if "Pledges" in table:
+        return "pledge"
+    if "Counters" in table:
+        if first.startswith("budget#"):
+            return "Stripe budget slot"
+        if first == "intake#queue":
+            return "intake queue counter"
+        if first.startswith("intake#"):
+            return "intake ticket"
+        return "progress counter shard"
+    if "ProcessedEvents" in table:
+        return "email log" if first.startswith("email:") else "processed Stripe event"
+    return table
+
+
 _thread = threading.local()
 
 
@@ -44,6 +68,7 @@ class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.item_writes: Counter[str] = Counter()
+        self.kind_writes: Counter[str] = Counter()  # items written, by `item_kind`
         self.write_items = 0
         self.on = False
         self._lock = threading.Lock()
@@ -83,6 +108,7 @@ class CallCounter:
                 items.append((params["TableName"], params.get("Key") or params.get("Item")))
             for table, key in items:
                 self.write_items += 1
+                self.kind_writes[item_kind(table, key)] += 1
                 ident = {
                     k: v
                     for k, v in key.items()
@@ -94,6 +120,7 @@ class CallCounter:
         with self._lock:
             self.calls.clear()
             self.item_writes.clear()
+            self.kind_writes.clear()
             self.write_items = 0
 
     def dynamodb(self) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any
 
-from .counting import ObserverMarker
+from .counting import CallCounter, ObserverMarker
 
 
 def in_process_stack() -> Any:
@@ -17,6 +17,8 @@ def in_process_stack() -> Any:
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     logging.getLogger("cashmob").setLevel(logging.WARNING)  # if created before this
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    from botocore import handlers
 
     from cashmob.store.models import build_models
 
@@ -35,6 +37,20 @@ def in_process_stack() -> Any:
         stripe_latency_ms=0.0,
     )
     stack = Stack(args)
+    # The notifier's pollers run in a process of their own: its calls are
+    # counted with this process's, by the CallCounter installed here.
+    counters = [
+        entry[1].__self__
+        for entry in handlers.BUILTIN_HANDLERS  # (event, handler[, when])
+        if isinstance(getattr(entry[1], "__self__", None), CallCounter)
+    ]
+
+    def on_child_call(service: str, operation: str, params: dict[str, Any]) -> None:
+        for counter in counters:
+            if counter.on:
+                counter.record(service, operation, params)
+
+    stack.on_child_call = on_child_call if counters else None
     stack.start()
     api_server = next(
         server for server in stack.servers if server.app.__class__.__name__ == "Gateway"

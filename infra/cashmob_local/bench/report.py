@@ -73,16 +73,37 @@ counted one by one, and DynamoDB bills them at twice a plain write):
 | when | item written | why it cannot be skipped |
 |---|---|---|
 | pledge created | the pledge (PutItem, conditional on not existing) | the pledge *is* the idempotency record for its `Idempotency-Key` |
+| Stripe object made (at once or by the intake worker) | the pledge, its customer and intent recorded | the pledge was written before Stripe was called (above); the backer's client secret is read from it |
 | card confirmed (webhook) | the pledge `pending -> active` | the state change itself, conditional on the state read |
 | card confirmed (webhook) | one counter shard (+amount, +1 backer) | progress is shown from shards, updated in the same transaction so it is exact |
 | card confirmed (webhook) | the processed-event record | a redelivered event must not apply twice; written in the same transaction |
 | settlement, setup flow | the pledge, charge attempt recorded | the attempt (and so the idempotency key) is on disk before Stripe is called |
 | settlement | the pledge `active -> collected` | the outcome of the Stripe call |
+| pledge created, Stripe called at once | a Stripe budget slot per endpoint the flow calls (conditional PutItem) | the pledge-time budget is shared by every API instance and intake worker: a slot won in DynamoDB is the only proof no other caller uses it |
+| pledge created, budget spent | the intake queue counter and the pledge's ticket (then the worker's `served` mark) | arrival order across instances, and the honest `ready_in` |
+| each email to the backer (receipt, outcome) | the email's log item: claimed before SES, marked sent after | a redelivered event must not email twice, and a send that died must be retried |
 
 The hold flow has no attempt record (a capture's key is fixed per pledge), so
-one write fewer. The remaining fraction is the campaign's own writes (lock,
-outcome, totals) shared by all its pledges.
+one write fewer. The campaign's own writes (lock, outcome, totals) are shared
+by all its pledges. Measured, by kind of item (`bench/counting.item_kind`):
 """
+
+
+def _by_kind(results: dict[str, Any]) -> list[str]:
+    """Items written per pledge by kind of item, one column per flow."""
+    cost = results.get("cost") or {}
+    flows = [flow for flow, c in cost.items() if c.get("items_written_by_kind")]
+    if not flows:
+        return []
+    kinds = sorted({k for f in flows for k in cost[f]["items_written_by_kind"]})
+    lines = ["| item | " + " | ".join(f"{f} flow" for f in flows) + " |"]
+    lines.append("|---|" + "---|" * len(flows))
+    for kind in kinds:
+        cells = [f"{cost[f]['items_written_by_kind'].get(kind, 0):.2f}" for f in flows]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    totals = [f"{cost[f]['dynamodb_items_written']:.2f}" for f in flows]
+    lines.append("| **all** | " + " | ".join(totals) + " |")
+    return [*lines, ""]
 
 
 Row = tuple[str, str, str, str, bool | None]
@@ -359,6 +380,7 @@ def report(results: dict[str, Any], command: str, seconds: float, header: str | 
     lines.append("")
     if "cost" in ran:
         lines.append(WHY_EACH_WRITE)
+        lines += _by_kind(results)
     lines += [
         "## Details",
         "",
