@@ -272,8 +272,6 @@ def main(argv: list[str]) -> None:
     import logging
     import warnings
 
-    import boto3
-
     from cashmob import container
     from cashmob.container import Services
 
@@ -301,21 +299,7 @@ def main(argv: list[str]) -> None:
     if setup.get("report_calls"):
         _report_calls(control, writing)
     stop = threading.Event()
-    pollers = [
-        runtime.QueuePoller(
-            boto3.client("sqs"),
-            function=source["function"],
-            queue_url=source["queue_url"],
-            queue_arn=source["queue_arn"],
-            batch_size=source["batch_size"],
-            partial=source["partial"],
-            invoke=invoke,
-            stop=stop,
-            name=f"sqs-{source['function']}-{i}",
-        )
-        for source in setup["sources"]
-        for i in range(source["pollers"])
-    ]
+    pollers = runtime.queue_pollers(setup["sources"], invoke, stop)
     for poller in pollers:
         poller.start()
     with writing:

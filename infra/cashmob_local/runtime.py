@@ -156,6 +156,31 @@ class QueuePoller(threading.Thread):
         return len(messages)
 
 
+def queue_pollers(
+    sources: list[dict[str, Any]], invoke: Invoke, stop: threading.Event
+) -> list[QueuePoller]:
+    """A poller per `pollers` of each event source (as `event_sources` gives
+    them, with the queue's `queue_url`, `queue_arn` and `pollers` added),
+    each with its own SQS client; not started."""
+    import boto3
+
+    return [
+        QueuePoller(
+            boto3.client("sqs"),
+            function=source["function"],
+            queue_url=source["queue_url"],
+            queue_arn=source["queue_arn"],
+            batch_size=source["batch_size"],
+            partial=source["partial"],
+            invoke=invoke,
+            stop=stop,
+            name=f"sqs-{source['function']}-{i}",
+        )
+        for source in sources
+        for i in range(source["pollers"])
+    ]
+
+
 class Ticker(threading.Thread):
     """Invokes the scheduled functions every `every` seconds."""
 

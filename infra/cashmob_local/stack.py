@@ -286,21 +286,9 @@ class Stack:
         self._serve(api, "api")
         self.api_url = api_url
 
-        for source in sources:
-            for i in range(source["pollers"]):
-                poller = runtime.QueuePoller(
-                    boto3.client("sqs"),
-                    function=source["function"],
-                    queue_url=source["queue_url"],
-                    queue_arn=source["queue_arn"],
-                    batch_size=source["batch_size"],
-                    partial=source["partial"],
-                    invoke=self.invoke,
-                    stop=self.stop_event,
-                    name=f"sqs-{source['function']}-{i}",
-                )
-                poller.start()
-                self.threads.append(poller)
+        for poller in runtime.queue_pollers(sources, self.invoke, self.stop_event):
+            poller.start()
+            self.threads.append(poller)
         self.ticker = runtime.Ticker(
             runtime.schedules(functions),
             args.tick,
