@@ -34,6 +34,10 @@ def _conditional(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def _slot_key(endpoint: str, slot: int) -> str:
+    return f"budget#{endpoint}#{slot}"
+
+
 def _ticket_key(campaign_id: str, pledge_id: str) -> str:
     return f"intake#{campaign_id}#{pledge_id}"
 
@@ -52,7 +56,7 @@ def progress_of(counter: Any | None) -> IntakeProgress:
 class IntakeTable(Tables):
     def claim_slot(self, endpoint: str, slot: int, expires_at: datetime) -> bool:
         Intake = self.models.Intake
-        item = Intake(f"budget#{endpoint}#{slot}", 0, expires_at=expires_at)
+        item = Intake(_slot_key(endpoint, slot), 0, expires_at=expires_at)
         try:
             item.save(condition=Intake.campaign_id.does_not_exist())
         except PutError as error:
@@ -66,7 +70,7 @@ class IntakeTable(Tables):
         consistent BatchGetItem (count <= 100), so a worker looking for a free
         slot reads past the others' instead of trying a put on each."""
         Intake = self.models.Intake
-        keys = [(f"budget#{endpoint}#{slot}", 0) for slot in range(first, first + count)]
+        keys = [(_slot_key(endpoint, slot), 0) for slot in range(first, first + count)]
         found = Intake.batch_get(keys, consistent_read=True, attributes_to_get=["campaign_id"])
         return {int(item.campaign_id.rsplit("#", 1)[1]) for item in found}
 
