@@ -104,10 +104,15 @@ class LambdaContext:
 # Powertools' HTTP resolvers keep the request being handled on the router
 # (class attributes and the app's context dict): a Lambda instance handles
 # one request at a time, so they may. The local stack runs each function's one
-# module from many threads, so a function invoked with an HTTP event takes one
-# request at a time, like one warm instance; otherwise concurrent requests
-# would read each other's event (another backer's pledge, a token that "does
-# not match"). Queue and schedule invocations keep no such state and overlap.
+# module from many threads, so a function whose module holds a resolver takes
+# one HTTP request at a time, like one warm instance; otherwise concurrent
+# requests would read each other's event (another backer's pledge, a token
+# that "does not match"). The other functions keep no request on their module
+# (the webhook is a plain handler, as the queue workers are), so their
+# invocations overlap, as concurrent Lambda instances do: a flash crowd's
+# webhooks are no longer answered one at a time. test_gateway_instances
+# checks this set against the functions' modules.
+RESOLVER_FUNCTIONS = frozenset({"ApiFunction"})
 _instances: dict[str, threading.Lock] = {}
 _instances_lock = threading.Lock()
 
@@ -121,7 +126,7 @@ def invoke_in_process(function: str, event: dict[str, Any]) -> dict[str, Any]:
     props = template.resources("AWS::Serverless::Function")[function]
     timeout = props.get("Timeout") or template.load()["Globals"]["Function"].get("Timeout", 3)
     handler = template.load_handler(function)
-    if "requestContext" not in event:
+    if "requestContext" not in event or function not in RESOLVER_FUNCTIONS:
         return handler(event, LambdaContext(function, float(timeout)))
     with _instance(function):
         return handler(event, LambdaContext(function, float(timeout)))

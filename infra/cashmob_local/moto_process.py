@@ -65,14 +65,17 @@ def _readline(stream: IO[bytes], timeout: float) -> str:
 
 
 def main(argv: list[str]) -> None:
+    from . import moto_profile
     from .stack import serve_moto
 
+    finish_profile = moto_profile.start_from_env()  # CASHMOB_LOCAL_MOTO_PROFILE=file
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = serve_moto(argv[0] if argv else "127.0.0.1", 0)
     sys.stdout.write(f"{server.server_port}\n")
     sys.stdout.flush()
     os.dup2(2, 1)  # anything moto prints from now on goes where the parent's errors go
     sys.stdin.buffer.read()  # until the parent closes it, or dies
+    finish_profile()
     os._exit(0)
 
 

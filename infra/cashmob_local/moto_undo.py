@@ -14,8 +14,12 @@ for the length of the call only:
   deep-copies anything else as `copy.deepcopy` does;
 - the backend's `get_item`, `put_item`, `update_item` and `delete_item` (the
   only ways moto's method reads or writes an item) shadowed on the instance
-  by wrappers that first journal the item at that key: a copy of it, or the
-  fact that it is missing, and the length of the table's stream.
+  by wrappers that first journal the item at that key: the item, or the
+  fact that it is missing, and the length of the table's stream. Only
+  `update_item` changes an item in place; a put or delete replaces or drops
+  the object and leaves it as it was. So the journal keeps the item object
+  itself, and deep-copies it only before an `update_item` on its key, when
+  it is still untouched (moto lets a transaction touch a key once).
 
 If moto's method raises - a cancellation, a validation error, anything - the
 journal puts back exactly the items it saw, newest first, drops the empty
@@ -48,6 +52,7 @@ import copy
 import functools
 import hashlib
 import inspect
+import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -72,6 +77,7 @@ STOCK_FINGERPRINT = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa399
 JOURNALED = ("get_item", "put_item", "update_item", "delete_item")
 
 _lock = threading.Lock()
+LAZY = os.environ.get("CASHMOB_LOCAL_MOTO_UNDO_LAZY", "1") != "0"  # copy only before an update
 
 
 def fingerprint() -> str:
@@ -83,11 +89,14 @@ class Journal:
 
     def __init__(self, backend: DynamoDBBackend) -> None:
         self.backend = backend
-        # (table id, hash, range) -> (table, hash, range, hash bucket existed, item copy or None)
+        # (table id, hash, range) -> (table, hash, range, hash bucket existed, item or None)
         self.saved: dict[tuple[int, Any, Any], tuple[Table, Any, Any, bool, Any]] = {}
+        self.copied: set[tuple[int, Any, Any]] = set()  # slots saved as copies
         self.streams: dict[int, tuple[Any, list[Any], int]] = {}
 
-    def remember(self, table_name: str, key: dict[str, Any], whole_item: bool = False) -> None:
+    def remember(
+        self, table_name: str, key: dict[str, Any], whole_item: bool = False, in_place: bool = False
+    ) -> None:
         """Copies the item at `key` (or the key of `whole_item`) before an
         operation may change it. A key moto cannot resolve is left alone:
         moto's own lookup, next, fails the same way before anything is written."""
@@ -101,6 +110,10 @@ class Journal:
             return
         slot = (id(table), hash_key, range_key)
         if slot in self.saved:
+            if in_place and slot not in self.copied:  # untouched since it was saved
+                table_, hash_, range_, had_bucket, item = self.saved[slot]
+                self.saved[slot] = (table_, hash_, range_, had_bucket, copy.deepcopy(item))
+                self.copied.add(slot)
             return
         if table.has_range_key:
             bucket = table.items.get(hash_key)  # .get: the defaultdict must not grow here
@@ -109,7 +122,10 @@ class Journal:
         else:
             had_bucket = True
             item = table.items.get(hash_key)
-        self.saved[slot] = (table, hash_key, range_key, had_bucket, copy.deepcopy(item))
+        if in_place:
+            item = copy.deepcopy(item)
+            self.copied.add(slot)
+        self.saved[slot] = (table, hash_key, range_key, had_bucket, item)
         shard = table.stream_shard
         if shard is not None and id(table) not in self.streams:
             self.streams[id(table)] = (shard, shard.items, len(shard.items))
@@ -155,11 +171,13 @@ class _TablesByReference:
 
 def _journaled(method: Callable[..., Any], journal: Journal, thread: int) -> Callable[..., Any]:
     whole_item = method.__name__ == "put_item"
+    # the one that changes the item object (every one, with CASHMOB_LOCAL_MOTO_UNDO_LAZY=0)
+    in_place = method.__name__ == "update_item" or not LAZY
 
     @functools.wraps(method)
     def journaled(table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         if threading.get_ident() == thread:
-            journal.remember(table_name, key, whole_item=whole_item)
+            journal.remember(table_name, key, whole_item=whole_item, in_place=in_place)
         return method(table_name, key, *args, **kwargs)
 
     return journaled

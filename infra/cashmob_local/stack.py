@@ -21,7 +21,6 @@ from argparse import Namespace
 from collections.abc import Callable
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from cashmob import container
@@ -33,6 +32,7 @@ from cashmob.service.webhooks import ENABLED_EVENTS
 
 from . import mail, notifier_process, openapi, reconciling, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
+from .keepalive import make_server
 from .stripe_emulator import Faults, StripeEmulator
 
 
@@ -90,13 +90,23 @@ class SerializedMoto:
 
 
 def serve_moto(host: str, port: int) -> Any:
-    from . import moto_items_json, moto_speedups, moto_undo
+    from . import (
+        moto_core_speedups,
+        moto_item_size,
+        moto_items_json,
+        moto_parse_cache,
+        moto_speedups,
+        moto_undo,
+    )
 
     moto_undo.install()  # a transaction costs its items, not its tables
     moto_speedups.install()  # a query on a table's key costs its partition
     moto_speedups.install_sqs()  # a receive or delete costs its messages, not its queue
     moto_items_json.install()  # items answered as JSON, not walked by moto's serializer
-    server = make_server(host, port, SerializedMoto(), threaded=True)
+    moto_parse_cache.install()  # event paths and DynamoDB conditions parsed once per text
+    moto_core_speedups.install()  # an action's method found without listing its class
+    moto_item_size.install()  # an item's size summed once, not once per attribute
+    server = make_server(host, port, SerializedMoto())
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
     return server
 
@@ -110,10 +120,36 @@ def moto_in_own_process() -> bool:
     return os.environ.get("CASHMOB_LOCAL_MOTO_PROCESS", "1") != "0"
 
 
+# Connections each AWS client of the stack's process keeps to moto. Every
+# function shares this process, so one client (a PynamoDB model's, a
+# Services' SQS) serves many threads at once: a flash crowd's webhooks, the
+# pollers, the API. botocore's 10 would open and discard a connection per
+# call past the tenth. A deployed Lambda instance serves one request at a
+# time, one call at a time, so its clients keep botocore's and PynamoDB's
+# defaults (this is set here, for the local stack only).
+CLIENT_POOL_CONNECTIONS = 64
+
+
+def size_client_pools(size: int = CLIENT_POOL_CONNECTIONS) -> None:
+    """Every client made from now on, boto3's (a default session whose
+    default client config says `size`) and PynamoDB's (its
+    `max_pool_connections` setting), keeps up to `size` connections."""
+    import boto3
+    import botocore.session
+    import pynamodb.settings
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    session.set_default_client_config(Config(max_pool_connections=size))
+    boto3.setup_default_session(botocore_session=session)
+    pynamodb.settings.default_settings_dict["max_pool_connections"] = size
+
+
 def start_aws() -> tuple[Any, dict[str, str]]:
     """moto in server mode, with everything template.yaml declares."""
     import boto3
 
+    size_client_pools()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_REGION", "us-east-1")
@@ -200,7 +236,7 @@ class Stack:
             # thirds of the deliveries and the webhook would only ignore them.
             enabled_events=ENABLED_EVENTS,
         )
-        server = make_server(args.host, args.stripe_port, self.emulator, threaded=True)
+        server = make_server(args.host, args.stripe_port, self.emulator)
         self._serve(server, "stripe-emulator")
         return f"http://{_client_host(args.host)}:{server.server_port}"
 
@@ -218,7 +254,7 @@ class Stack:
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "cashmob-local")
         self.aws, refs = start_aws()
         queue_urls = {name: refs[name] for name in template.resources("AWS::SQS::Queue")}
-        api = make_server(args.host, args.port, None, threaded=True)  # app set below
+        api = make_server(args.host, args.port, None)  # app set below
         api_url = f"http://{_client_host(args.host)}:{api.server_port}"
         os.environ["STRIPE_API_BASE"] = self._stripe(api_url)
         os.environ.setdefault("PLEDGE_TOKEN_SECRET", secrets.token_urlsafe(32))

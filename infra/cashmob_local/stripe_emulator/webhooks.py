@@ -12,17 +12,18 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
+import http.client
 import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..http_client import KeptAlive
 from .faults import Faults
 
 
@@ -57,6 +58,9 @@ class WebhookDeliverer:
         if forward_to and not forward_to.startswith(("http://", "https://")):
             raise ValueError("forward_to must be an http(s) URL")
         self.forward_to = forward_to
+        target = urllib.parse.urlsplit(forward_to or "http://unused")
+        self._http = KeptAlive(f"{target.scheme}://{target.netloc}", timeout=30)
+        self._path = urllib.parse.urlunsplit(("", "", target.path or "/", target.query, ""))
         self.enabled_events = None if enabled_events is None else frozenset(enabled_events)
         self.webhook_secret = webhook_secret
         self.now = now
@@ -158,20 +162,16 @@ class WebhookDeliverer:
     def _deliver(self, delivery: Delivery) -> None:
         payload = json.dumps(delivery.event)
         # forward_to is checked to be http(s) when the deliverer is built.
-        request = urllib.request.Request(  # noqa: S310
-            self.forward_to or "",
-            data=payload.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "Stripe-Signature": self.signature_header(payload),
-                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            },
-        )
+        # Each worker keeps its connection, as Stripe's senders do.
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": self.signature_header(payload),
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                ok = 200 <= response.status < 300
-        except (urllib.error.URLError, OSError):
+            status, _, _ = self._http.request("POST", self._path, payload.encode(), headers)
+            ok = 200 <= status < 300
+        except (http.client.HTTPException, OSError):
             ok = False
         if ok:
             with self._ready:
