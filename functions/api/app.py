@@ -3,10 +3,14 @@ call one use case each; errors become API.md's body in one place."""
 
 from __future__ import annotations
 
+# First: Powertools' event handler and event classes by their modules, not
+# their packages' `__init__` (cashmob.lazy_powertools).
+import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import (
+from aws_lambda_powertools.event_handler.api_gateway import (
     APIGatewayHttpResolver,
     CORSConfig,
     Response,

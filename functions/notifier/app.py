@@ -7,6 +7,10 @@ name the pledge and the kind of email, never an address, a name or a body."""
 
 from __future__ import annotations
 
+# First: Powertools' event handler and event classes by their modules, not
+# their packages' `__init__` (cashmob.lazy_powertools).
+import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+
 import json
 from typing import Any
 

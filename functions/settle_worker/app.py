@@ -5,6 +5,10 @@ dead-letter queue, where an alarm fires."""
 
 from __future__ import annotations
 
+# First: Powertools' event handler and event classes by their modules, not
+# their packages' `__init__` (cashmob.lazy_powertools).
+import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (

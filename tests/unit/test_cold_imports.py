@@ -25,6 +25,15 @@ NEVER = {
     "pydantic_settings": "pydantic-settings, not used: Settings reads the environment itself",
     "aws_lambda_powertools.utilities.parser": "Powertools' parser models, not used",
     "jsonschema": "JSON Schema validation, tests only",
+    # Powertools' packages whose `__init__` imports every resolver or every
+    # event class: imported by their modules (cashmob.lazy_powertools).
+    "aws_lambda_powertools.event_handler.appsync": "AppSync's resolver (and asyncio)",
+    "aws_lambda_powertools.event_handler.bedrock_agent": "the Bedrock agent's resolver",
+    "aws_lambda_powertools.event_handler.vpc_lattice": "the VPC Lattice resolvers",
+    "aws_lambda_powertools.utilities.data_classes.appsync_resolver_event": "an event class",
+    "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event": "an event class",
+    "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event": "an event class",
+    "aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event": "an event class",
 }
 
 # The functions whose use cases read or send queue messages (they import them at init).
@@ -39,6 +48,10 @@ SENDERS = {
 # Loaded at import only by the functions named; the others load each with the
 # first request that uses it, or never.
 ONLY_FOR = {
+    "asyncio": (
+        {"IntakeWorkerFunction", "NotifierFunction", "SettleWorkerFunction"},
+        "Powertools' batch utility imports it; the API's resolver does not",
+    ),
     "pydantic": (
         {"ApiFunction"},
         "the API's request models; Settings reads the environment without it",

@@ -23,6 +23,10 @@ of each ratio that no code of ours can remove. Each interpreter reads compiled
 bytecode for every module, ours included (a warm-up run writes it to a
 private cache), as a deployment that ships `.pyc` files does; boto3's own
 come with its wheel.
+
+`--baseline DIR` times another copy of the code too (DIR/functions and
+DIR/shared, e.g. an older commit's tree), in the same interleaved rounds:
+a before/after under the same load, each row `<Function> (baseline)`.
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ FLOORS = {
     + "; import aws_lambda_powertools.utilities.batch",
     "+ Powertools event handler with validation (the API)": LIBRARIES
     + "; from aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+    + "; import aws_lambda_powertools.event_handler.openapi.params"
+    + "; APIGatewayHttpResolver(enable_validation=True)",
+    # The same, with the packages' `__init__` spared as the functions do
+    # (cashmob.lazy_powertools): what remains of the libraries.
+    "+ Powertools batch, by its modules": "import cashmob.lazy_powertools; "
+    + LIBRARIES
+    + "; import aws_lambda_powertools.utilities.batch",
+    "+ event handler with validation, by its modules": "import cashmob.lazy_powertools; "
+    + LIBRARIES
+    + "; from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver"
     + "; import aws_lambda_powertools.event_handler.openapi.params"
     + "; APIGatewayHttpResolver(enable_validation=True)",
 }
@@ -99,22 +113,34 @@ def _whole_process(snippet: str, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def cold_start(runs: int = 11, only: set[str] | None = None) -> dict[str, Any]:
+def cold_start(
+    runs: int = 11, only: set[str] | None = None, baseline: Path | None = None
+) -> dict[str, Any]:
     """`only`: these functions alone (names of the template, `Function` may be
-    left off), with `import boto3` and the floors, for a quicker look."""
+    left off), with `import boto3` and the floors, for a quicker look.
+    `baseline`: another tree's functions too, its `shared` first on the path."""
     with tempfile.TemporaryDirectory(prefix="cashmob-pyc-") as cache:
         plain = _env({}, cache)
         snippets: dict[str, tuple[str, dict[str, str], dict[str, str] | None]] = {
             BASE: ("import boto3", plain, None)
         }
+        trees: dict[str, tuple[Path, dict[str, str]]] = {"": (ROOT, {})}
+        if baseline is not None:  # each tree's `shared` first on the path, alike
+            rest = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+            trees = {
+                suffix: (root, {"PYTHONPATH": os.pathsep.join([str(root / "shared"), *rest])})
+                for suffix, root in (("", ROOT), (" (baseline)", baseline))
+            }
         for name, (folder, module) in handlers().items():
             if only and not {name, name.removesuffix("Function")} & only:
                 continue
-            snippet = f"import sys; sys.path.insert(0, {str(folder)!r}); import {module}"
             deployed = template.function_environment(name, refs={})
-            off = {**deployed, "POWERTOOLS_TRACE_DISABLED": "1"}
-            on = {**deployed, "POWERTOOLS_TRACE_DISABLED": "0", "LAMBDA_TASK_ROOT": str(folder)}
-            snippets[name] = (snippet, _env(off, cache), _env(on, cache))
+            for suffix, (root, extra) in trees.items():
+                code = root / folder.relative_to(ROOT)
+                snippet = f"import sys; sys.path.insert(0, {str(code)!r}); import {module}"
+                off = {**deployed, **extra, "POWERTOOLS_TRACE_DISABLED": "1"}
+                on = {**off, "POWERTOOLS_TRACE_DISABLED": "0", "LAMBDA_TASK_ROOT": str(code)}
+                snippets[name + suffix] = (snippet, _env(off, cache), _env(on, cache))
         for label, snippet in FLOORS.items():
             snippets[label] = (snippet, plain, None)
         for snippet, env, tracing in snippets.values():  # warm-up: writes the bytecode
@@ -181,11 +207,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m cashmob_local.bench.cold_start")
     parser.add_argument("runs", nargs="?", type=int, default=11)
     parser.add_argument("--only", help="comma-separated functions, e.g. Api,Notifier")
+    parser.add_argument(
+        "--baseline", type=Path, help="another tree (functions/, shared/) timed alongside"
+    )
     args = parser.parse_args()
     only = {name.strip() for name in args.only.split(",")} if args.only else None
-    figures = cold_start(args.runs, only)
+    figures = cold_start(args.runs, only, args.baseline)
     print(
-        f"{'':24} {'in-process':>20} {'in-process CPU':>20} {'whole process':>20}"
+        f"{'':35} {'in-process':>20} {'in-process CPU':>20} {'whole process':>20}"
         f" {'with tracing':>20}"
     )
     for name, c in figures.items():
@@ -193,7 +222,7 @@ def main() -> None:
             continue
         traced = c.get("with_tracing")
         print(
-            f"{name:24} {c['median_ms']:8.0f} ms {c['ratio']:5.2f}x "
+            f"{name:35} {c['median_ms']:8.0f} ms {c['ratio']:5.2f}x "
             f"{c['cpu_ms']:8.0f} ms {c['cpu_ratio']:5.2f}x "
             f"{c['whole_process_ms']:8.0f} ms {c['whole_process_ratio']:5.2f}x "
             + (f"{traced['median_ms']:8.0f} ms {traced['ratio_to_boto3']:5.2f}x" if traced else "")
