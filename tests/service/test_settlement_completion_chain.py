@@ -17,6 +17,7 @@ from cashmob.domain.messages import (
     decode,
     encode,
 )
+from cashmob.domain.schedule import CHECK_INTERVAL
 from cashmob.domain.settlement import Totals
 from cashmob.service import settlement
 from cashmob.service.settlement import completion
@@ -128,6 +129,9 @@ def test_the_sweeps_check_reads_everything(world, monkeypatch):
     world.run((DecideOutcome, SendPage))
     checks(world)
     settle(world)
+    # A sweep interval after the last page (before it, the chain finishes the
+    # campaign: test_settlement_count_ahead.py).
+    world.clock.advance(CHECK_INTERVAL.total_seconds())
     settlement.handle(world.svc, CheckCompletion(c.id))
     assert reads.read == 45
     assert world.store.get_campaign(c.id).settlement.collected_backers == 45

@@ -144,10 +144,13 @@ def test_the_first_page_leaves_with_the_decision_and_the_second_right_behind_it(
     settlement.handle(world.svc, world.queue.sent.pop(0).message)
     sent = world.queue.sent
     # The decision's own page: the next page at once, queued ahead of this
-    # page's pledges (so it is not held behind them), then the pledges.
-    assert [type(s.message) for s in sent] == [SendPage] + [SettlePledge] * PAGE
-    assert all(s.message.outcome is Outcome.SUCCEEDED for s in sent[1:])
+    # page's pledges (so it is not held behind them), then the pledges, then
+    # the first completion check of the chain, when this page should be
+    # settled (50 at 25/s).
+    assert [type(s.message) for s in sent] == [SendPage] + [SettlePledge] * PAGE + [CheckCompletion]
+    assert all(s.message.outcome is Outcome.SUCCEEDED for s in sent[1:-1])
     assert sent[0].delay_seconds == 0 and sent[0].message.cursor is not None
+    assert (sent[-1].message, sent[-1].delay_seconds) == (CheckCompletion(c.id, 1), 2)
     assert world.store.get_campaign(c.id).fanned_out_at is None
 
 
@@ -174,8 +177,8 @@ def test_pages_after_the_second_go_out_at_stripes_pace_and_completion_when_work_
         f"plg_{i:04}" for i in range(3 * PAGE + 5)
     ]
     checks = [s for s in world.queue.sent if isinstance(s.message, CheckCompletion)]
-    # The last page held 5 pledges, behind the page the queue keeps ahead of
-    # the workers: a page of 50 at 25 per second.
+    # One chain of completion checks, started by the first page (a page of 50
+    # at 25 per second); the later pages, the last one too, start none.
     assert [(s.message.round, s.delay_seconds) for s in checks] == [(1, 2)]
     assert world.store.get_campaign(c.id).fanned_out_at == DEADLINE + timedelta(seconds=4)
 

@@ -332,6 +332,9 @@ def _settle_in_fresh_stack(
         "first_call_after_deadline_seconds": round(calls["first"] - deadline, 2)
         if calls["count"]
         else None,
+        "last_call_after_deadline_seconds": round(calls["last"] - deadline, 2)
+        if calls["count"]
+        else None,
         "last_call_to_terminal_seconds": round(deadline + elapsed - calls["last"], 2)
         if calls["count"]
         else None,

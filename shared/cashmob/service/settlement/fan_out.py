@@ -144,17 +144,25 @@ def send_page(svc: Services, message: SendPage) -> None:
         # follows it: settling a pledge twice is a no-op.)
         svc.queue.send(SendPage(campaign_id, page.next_cursor, due_ms), delay_seconds=delay)
         svc.queue.send_many(work)
+        _first_check(svc, message, len(work))
         return
     if campaign.fanned_out_at is None:
         # Stragglers are re-sent only once every page has gone out.
         done = replace(campaign, fanned_out_at=svc.clock.now())
         published(svc, svc.store.save_campaign(campaign, done))
-    # The first check comes when the workers should be through the work
-    # queued: this last page, and after a chain of pages at least the page
-    # ahead of the workers (the last page may be short, or even empty).
-    queued = len(work) if message.cursor is None else max(len(work), page_size)
-    check_later(svc, campaign_id, 1, waiting=queued)
     svc.queue.send_many(work)
+    _first_check(svc, message, len(work))
+
+
+def _first_check(svc: Services, message: SendPage, queued: int) -> None:
+    """The chain of completion checks starts with the first page, not the
+    last: while the pages go out, its checks read on through the pledges
+    settled so far (completion.count_ahead), so that once the last page is
+    out a check reads what follows them, not the whole campaign while its
+    last pledges are being charged. The first check comes when the workers
+    should be through this page."""
+    if message.cursor is None:
+        check_later(svc, message.campaign_id, 1, waiting=queued)
 
 
 def _next_page(svc: Services, message: SendPage, items: int) -> tuple[int, int | None]:
