@@ -188,3 +188,41 @@ def test_the_tracer_follows_powertools_rule(monkeypatch):
         assert observability.tracer() is None  # outside Lambda: Powertools turns it off
     finally:
         observability.tracer.cache_clear()
+
+
+SCANS = """
+import importlib.metadata, json, sys
+scans = []
+real = importlib.metadata.distributions
+importlib.metadata.distributions = lambda *a, **k: scans.append(1) or real(*a, **k)
+sys.path.insert(0, sys.argv[1])
+import app
+print(json.dumps({"scans": len(scans)}))
+"""
+
+
+@pytest.mark.parametrize("deployed", [True, False])
+def test_the_api_reads_no_distributions_entry_points_at_init(deployed):
+    """pydantic looks for plugins in every installed distribution's entry
+    points when it builds its first model (Powertools' validation builds one at
+    init). The template turns that off for the API (PYDANTIC_DISABLE_PLUGINS):
+    with it nothing is scanned; without it, the scan is there (the probe sees it)."""
+    from cashmob_local import template
+
+    folder, _ = FUNCTIONS["ApiFunction"]
+    deployed_env = template.function_environment("ApiFunction", refs={})
+    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if deployed:
+        assert deployed_env.get("PYDANTIC_DISABLE_PLUGINS") == "1"
+        environ["PYDANTIC_DISABLE_PLUGINS"] = deployed_env["PYDANTIC_DISABLE_PLUGINS"]
+    done = subprocess.run(
+        [sys.executable, "-c", SCANS, str(folder)],
+        env={**environ, "POWERTOOLS_TRACE_DISABLED": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    scans = json.loads(done.stdout.strip().splitlines()[-1])["scans"]
+
+    assert (scans == 0) if deployed else (scans >= 1)

@@ -19,10 +19,11 @@ imports the X-Ray SDK. Samples are interleaved (the machine's noise hits all
 alike) and summarised by their medians. `floors` times the libraries alone
 the same way (PynamoDB and Powertools, with the batch utility the SQS
 workers use, or the event handler with validation the API uses): the part
-of each ratio that no code of ours can remove. Each interpreter reads compiled
-bytecode for every module, ours included (a warm-up run writes it to a
-private cache), as a deployment that ships `.pyc` files does; boto3's own
-come with its wheel.
+of each ratio that no code of ours can remove (timed in the API's
+environment: pydantic's plugins off, as template.yaml has it). Each
+interpreter reads compiled bytecode for every module, ours included (a
+warm-up run writes it to a private cache), as a deployment that ships `.pyc`
+files does; boto3's own come with its wheel.
 
 `--baseline DIR` times another copy of the code too (DIR/functions and
 DIR/shared, e.g. an older commit's tree), in the same interleaved rounds:
@@ -69,6 +70,8 @@ FLOORS = {
     + "; from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver"
     + "; import aws_lambda_powertools.event_handler.openapi.params"
     + "; APIGatewayHttpResolver(enable_validation=True)",
+    # What validation brings on its own: pydantic and pydantic-core.
+    "pydantic alone (what the API's validation needs)": "import pydantic.main, pydantic.fields",
 }
 # Wall time, and the interpreter's CPU time (steadier on a shared machine).
 TIMED = (
@@ -141,8 +144,9 @@ def cold_start(
                 off = {**deployed, **extra, "POWERTOOLS_TRACE_DISABLED": "1"}
                 on = {**off, "POWERTOOLS_TRACE_DISABLED": "0", "LAMBDA_TASK_ROOT": str(code)}
                 snippets[name + suffix] = (snippet, _env(off, cache), _env(on, cache))
+        libraries = _env(template.function_environment("ApiFunction", refs={}), cache)
         for label, snippet in FLOORS.items():
-            snippets[label] = (snippet, plain, None)
+            snippets[label] = (snippet, libraries, None)
         for snippet, env, tracing in snippets.values():  # warm-up: writes the bytecode
             _whole_process(snippet, env)
             if tracing is not None:
