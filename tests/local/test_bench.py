@@ -217,6 +217,7 @@ def test_every_section_renders_ratios_first_and_intake_leads():
                 "whole_process_ratio": 1.6,
                 "with_tracing": {"median_ms": 250.0, "ratio_to_boto3": 2.5},
             },
+            "floors": {"pydantic alone": {"median_ms": 55.0, "ratio": 0.55, "cpu_ratio": 0.56}},
             "method": {"runs": 11},
         },
         "demo": {"backers": 2000, "variant": "both", "seconds": 170.0, "ok": True},
@@ -256,6 +257,7 @@ def test_every_section_renders_ratios_first_and_intake_leads():
         "| 160 ms ÷ 100 ms | ≤ 1.5 | **no** |" in summary
     )
     assert "with tracing on (X-Ray SDK) | 2.50 | 250 ms | — | — |" in summary
+    assert "| cold start floor, libraries alone: pydantic alone | 0.55 | 55 ms | — | — |" in summary
     assert (
         "| hot campaign: webhook confirmations/s, local stack | — | 2,200 in 30.0 s = 73.3/s | ≥ 60/s | yes |"
         in summary

@@ -46,7 +46,11 @@ NOTES = {
   interpreter, as Lambda's init does it) and whole-process (`python -c
   "import app"` against `python -c "import boto3"`, timed from outside);
   tracing off, plus the in-process figure with Powertools' Tracer on, for
-  information. Medians of interleaved runs.""",
+  information. Medians of interleaved runs. The *floor* rows time the
+  libraries alone in the same rounds (no code of ours): what part of a
+  function's ratio no change to our code can remove. The API's floor is
+  PynamoDB, Powertools' logger, metrics and event handler with validation,
+  and pydantic, which that validation needs.""",
     "demo": """\
 - **Demo**: `cashmob demo` end to end (a fresh local stack, its backers
   pledging and confirming through the HTTP API, the clock past the deadline,
@@ -264,6 +268,14 @@ def _cold_start_rows(results: dict[str, Any]) -> Iterator[Row]:
                 "—",
                 None,
             )
+    for label, c in (figures.get("floors") or {}).items():
+        yield (
+            f"cold start floor, libraries alone: {label}",
+            _ratio(c["ratio"]),
+            f"{c['median_ms']:.0f} ms",
+            "—",
+            None,
+        )
 
 
 def _demo_rows(results: dict[str, Any]) -> Iterator[Row]:
