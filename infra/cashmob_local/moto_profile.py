@@ -2,8 +2,9 @@
 
 `CASHMOB_LOCAL_MOTO_PROFILE=/tmp/moto.prof` makes `moto_process` profile the
 whole child (from Python 3.12 one cProfile profiler sees every thread, so
-every request thread is in it) and write the stats to that path when the child
-ends. Two signals bound a measured window without restarting the stack:
+every request thread is in it; on 3.11 it sees only the child's main thread,
+so use 3.12 or newer, or py-spy below) and write the stats to that path when
+the child ends. Two signals bound a measured window without restarting the stack:
 
 - SIGUSR1: forget what was profiled so far and start again;
 - SIGUSR2: stop, and write the stats now (the end of the child then writes
