@@ -130,6 +130,7 @@ STOCK_SQS: dict[tuple[type, str], Any] = {
                 "messages",
                 "add_message",
                 "delete_message",
+                "wait_for_messages",
                 "approximate_number_of_messages",
                 "approximate_number_of_messages_delayed",
                 "approximate_number_of_messages_not_visible",
@@ -263,6 +264,24 @@ def _change_message_visibility(
     return None
 
 
+# How long a long poll that found nothing it may take sleeps (the queue's lock
+# released) before it looks again, unless a send wakes it first.
+POLL_SLICE_SECONDS = 0.05
+
+
+def _wait_for_messages(self: Queue, timeout: int) -> None:
+    """A long poll's wait between looks: moto's waits only while the queue
+    holds no visible message, so a FIFO receive finding only messages of
+    groups in flight looks again at once, for the whole poll. Under
+    `_locked` that loop held the queue's lock: no send, delete or other
+    receive of the queue went through for up to WaitTimeSeconds (the intake
+    queue stalled ~0.8 s at a time). This one always releases the lock: until
+    a send notifies (moto's `add_message`) or POLL_SLICE_SECONDS pass (a
+    message whose delay or visibility timeout ends wakes no one)."""
+    with self._messages_lock:
+        self._messages_lock.wait(timeout=min(timeout, POLL_SLICE_SECONDS))
+
+
 def _locked(name: str) -> Any:
     """The backend's `name`, run holding the queue's lock and without the
     Approximate* counts."""
@@ -313,6 +332,7 @@ def install_sqs() -> bool:
     Queue.messages = property(lambda self: _Visible(self._messages))  # type: ignore[assignment,method-assign]
     Queue.add_message = _add_message  # type: ignore[method-assign]
     Queue.delete_message = _delete_message  # type: ignore[method-assign]
+    Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     for name in (
         "approximate_number_of_messages",
         "approximate_number_of_messages_delayed",

@@ -332,6 +332,46 @@ def test_a_long_poll_wakes_for_a_message_sent_while_it_waits():
             moto_speedups.uninstall_sqs()
 
 
+def test_a_fifo_long_poll_behind_a_group_in_flight_holds_nothing_up():
+    """A receive that finds only a message whose group is in flight waits
+    with the queue's lock released: a send to another group goes through at
+    once (the intake queue stalled ~0.8 s at a time when it did not)."""
+    with mock_aws():
+        assert moto_speedups.install_sqs()
+        try:
+            sqs = boto3.client("sqs", region_name=REGION)
+            url = sqs.create_queue(
+                QueueName="intake.fifo",
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+            )["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="a1", MessageGroupId="a")
+            in_flight = sqs.receive_message(QueueUrl=url)["Messages"][0]
+            sqs.send_message(QueueUrl=url, MessageBody="a2", MessageGroupId="a")  # behind a1
+            got: list[str] = []
+            other = boto3.client("sqs", region_name=REGION)
+            poll = threading.Thread(
+                target=lambda: got.extend(
+                    m["Body"]
+                    for m in other.receive_message(QueueUrl=url, WaitTimeSeconds=3).get(
+                        "Messages", []
+                    )
+                )
+            )
+            poll.start()
+            time.sleep(0.3)  # the poll is waiting behind group a
+            started = time.monotonic()
+            sqs.send_message(QueueUrl=url, MessageBody="b1", MessageGroupId="b")
+            sent_in = time.monotonic() - started
+            poll.join(10)
+            assert sent_in < 1.0  # held for the rest of the 3 s poll before
+            assert got == ["b1"]  # and the waiting poll takes it
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=in_flight["ReceiptHandle"])
+            again = sqs.receive_message(QueueUrl=url).get("Messages", [])
+            assert [m["Body"] for m in again] == ["a2"]
+        finally:
+            moto_speedups.uninstall_sqs()
+
+
 @pytest.fixture(autouse=True)
 def _stock_afterwards():
     yield
