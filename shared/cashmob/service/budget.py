@@ -10,9 +10,11 @@ The slot grants one request to each endpoint of the flow (setup: one Customer
 and one SetupIntent); no endpoint belongs to two flows (`ENDPOINTS`, checked
 at import), so each endpoint still gets at most one request per slot: one
 conditional put per pledge, not one per endpoint. The requests are sent once
-the slot has started, and (in the API) before it ends, so any second holds at
+the slot has started, and before it ends, so any second holds at
 most r + 1 requests per endpoint: r = 24 keeps Stripe's 25/s per endpoint. A
-grant that comes back from DynamoDB after its slot has ended is not used.
+grant that comes back from DynamoDB after its slot has ended is not used, nor
+one whose taker wakes from waiting for it after it has ended (the worker takes
+a later slot; the API queues the pledge).
 
 The API takes the current slot, or the next one if it starts within
 `API_LEAD_SECONDS` (and waits for it); if both are taken the budget is spent
@@ -130,7 +132,8 @@ class StripeBudget:
             return False
         if self._claim(flow, upcoming) and not self._over(upcoming):
             self._wait_until(self._start(upcoming))
-            return True
+            # Woken after the slot ended (the process was busy): too late to send in it.
+            return not self._over(upcoming)
         return False
 
     def take_next(self, flow: PaymentFlow) -> float:
@@ -154,8 +157,14 @@ class StripeBudget:
                 # Free when read; a racer may still take it first (then: the next)
                 if self._claim(flow, candidate) and not self._over(candidate):
                     self._wait_until(self._start(candidate))
-                    return max(self._wall() - began, 0.0)
-            slot += READ_AHEAD
+                    if not self._over(candidate):
+                        return max(self._wall() - began, 0.0)
+                    # Woken after the slot ended (the process was busy): sent
+                    # now, the request would go out with the next slots'
+                    # (more than r + 1 in a second). A later slot instead.
+                    break
+            else:
+                slot += READ_AHEAD
 
     def _wait_until(self, moment: float) -> None:
         delay = moment - self._wall()
