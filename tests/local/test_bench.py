@@ -41,6 +41,14 @@ class FakeStack:
         path = request.path
         if path == "/_emulator/reset-log":
             return Response("{}")
+        if path == "/_emulator/requests" and request.args.get("log"):
+            # The raw log: an intent per queued pledge, when it was queued (wall clock).
+            offset = time.time() - time.monotonic()
+            log = [
+                {"method": "POST", "path": "/v1/setup_intents", "status": 200, "at": t + offset}
+                for t in self.queued_at.values()
+            ]
+            return Response(_json(log))
         if path == "/_emulator/requests":
             n = len(self.queued_at)
             endpoint = {"count": n, "status": {"200": n}, "first": self.first, "last": self.last}
@@ -113,6 +121,7 @@ def test_the_burst_retries_with_the_same_key_honours_retry_after_and_counts_ever
     assert result["distinct_intents"] == 24
     assert result["polls"] >= 24
     assert result["last_secret_seconds"] >= RETRY_503 + RETRY_202
+    assert sum(result["intents_by_second"]) == 24  # from the emulator's raw log
 
 
 def test_a_browser_s_timed_request_goes_before_the_burst_s_next_new_pledge():

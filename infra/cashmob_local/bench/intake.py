@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -269,6 +270,9 @@ def burst(
         t.join()
 
     log = fetch_json(f"{stripe_url}/_emulator/requests")
+    by_second = _by_second(
+        fetch_json(f"{stripe_url}/_emulator/requests?log=1"), INTENT_ENDPOINT[flow]
+    )
     accepted = [b for b in backers if b.accepted_at is not None]
     accepted_at = [b.accepted_at for b in backers if b.accepted_at is not None]
     answered_in = [b.answered_in for b in backers if b.answered_in is not None]
@@ -314,6 +318,9 @@ def burst(
         # From the burst's first request, not from the first intent: the end-to-end rate.
         "intents_per_second_from_start": created / since_start,
         "intent_ratio_from_start": created / since_start / rate_limit,
+        # Intents created in each second from the first (where the pace
+        # fell below the budget: a slow start, stalls, the tail).
+        "intents_by_second": by_second,
         "stripe_answers": log["by_status"],
         "stripe_429": log["by_status"].get("429", 0),
         "distinct_intents": len({b.intent_id for b in with_secret if b.intent_id}),
@@ -329,6 +336,22 @@ def burst(
         "failed": sum(1 for b in backers if b.failed),
         "failures": sorted({b.failed for b in backers if b.failed})[:5],
     }
+
+
+def _by_second(log: list[dict[str, Any]], endpoint: str) -> list[int]:
+    """The endpoint's successful requests in each second from its first
+    (the emulator's raw log: `arrived`, wall-clock seconds)."""
+    method, path = endpoint.split(" ", 1)
+    times = [
+        r.get("arrived", r["at"])
+        for r in log
+        if r["method"] == method and r["path"] == path and r["status"] == 200
+    ]
+    if not times:
+        return []
+    first = min(times)
+    counts = Counter(int(t - first) for t in times)
+    return [counts.get(i, 0) for i in range(max(counts) + 1)]
 
 
 LAYOUTS = ("processes", "one")
@@ -384,8 +407,10 @@ def intake(
     rate_limit: int = 25,
     flows: tuple[str, ...] = FLOWS,
     layout: str = "processes",
+    log_dir: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per flow, each against a fresh stack (`_stack`)."""
+    """One result per flow, each against a fresh stack (`_stack`). `log_dir`:
+    each burst's emulator request log is written there as JSON (a diagnosis)."""
     results = []
     for flow in flows:
         with _stack(rate_limit, layout) as (api, stripe_url):
@@ -412,6 +437,9 @@ def intake(
                 flow=flow,
             )
             result["recorded"] = _recorded(api, campaign["id"])
+            if log_dir is not None:
+                log = fetch_json(f"{stripe_url}/_emulator/requests?log=1")
+                Path(log_dir, f"intake-{flow}-{pledges}.json").write_text(json.dumps(log))
             result["layout"] = layout
             results.append(result)
     return results
@@ -440,9 +468,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=25)
     parser.add_argument("--flows", default=",".join(FLOWS))
     parser.add_argument("--layout", choices=LAYOUTS, default="processes")
+    parser.add_argument(
+        "--log-dir", help="diagnosis: write each burst's emulator request log there (JSON)"
+    )
     args = parser.parse_args(argv)
     results = intake(
-        args.pledges, args.clients, args.rate_limit, tuple(args.flows.split(",")), args.layout
+        args.pledges,
+        args.clients,
+        args.rate_limit,
+        tuple(args.flows.split(",")),
+        args.layout,
+        log_dir=args.log_dir,
     )
     print(json.dumps(results, indent=1))
     return 0

@@ -59,11 +59,14 @@ def settlement(
     latency_ms: float = 0.0,
     email: bool = True,
     stock_sqs: bool = False,
+    log_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """One result per (flow, size), each settled by a fresh `cashmob local`;
     `latency_ms`: how long the emulator takes to answer each request while
     settling (Stripe's own takes hundreds of milliseconds). `stock_sqs`:
-    moto's SQS without `moto_speedups.install_sqs` (a diagnosis)."""
+    moto's SQS without `moto_speedups.install_sqs` (a diagnosis). `log_dir`:
+    each case's emulator request log is written there as JSON (a diagnosis:
+    each request's `arrived` time shows where the pace broke)."""
     moto_port, emu_port = free_port(), free_port()
     moto_url, emu_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{emu_port}"
     py = sys.executable
@@ -101,6 +104,7 @@ def settlement(
                             latency_ms,
                             email=email,
                             moto_pid=moto.pid,
+                            log_dir=log_dir,
                         )
                     )
                     if stock_sqs:
@@ -244,6 +248,7 @@ def _settle_in_fresh_stack(
     *,
     email: bool = True,
     moto_pid: int | None = None,
+    log_dir: str | None = None,
 ) -> dict[str, Any]:
     port = free_port()
     env = {
@@ -305,6 +310,9 @@ def _settle_in_fresh_stack(
         peak = peak_rss_mib(process.pid)
         fetch_json(f"{emu_url}/_emulator/faults", {"rate_limit": None, "latency_ms": 0})
     requests = fetch_json(f"{emu_url}/_emulator/requests")
+    if log_dir is not None:
+        log = fetch_json(f"{emu_url}/_emulator/requests?log=1")
+        Path(log_dir, f"settlement-{flow}-{n}.json").write_text(json.dumps(log))
     calls = requests["endpoints"].get(
         SETTLING_ENDPOINT[flow], {"count": 0, "status": {}, "first": 0, "last": 0}
     )
@@ -395,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="diagnosis: moto's own SQS, without the local stack's speed-up",
     )
+    parser.add_argument(
+        "--log-dir", help="diagnosis: write each case's emulator request log there (JSON)"
+    )
     args = parser.parse_args(argv)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "local",
@@ -412,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         email=not args.no_email,
         stock_sqs=args.stock_sqs,
+        log_dir=args.log_dir,
     )
     print(json.dumps(results, indent=2))
     return 0

@@ -4,7 +4,9 @@
 - `GET|POST|DELETE /_emulator/fail_next`: forced failures (faults): POST
   `{"mode", "path_regex", "method", "count"}` adds a rule, GET lists what is
   left, DELETE clears; each answers `{"pending": [...]}`.
-- `GET /_emulator/requests`: the request log summed (`summarize`).
+- `GET /_emulator/requests`: the request log summed (`summarize`); with
+  `?log=1`, the log itself (each request's method, path, status, code,
+  `arrived` and answered `at`, wall-clock seconds).
 - `POST /_emulator/reset-log`: empties the log and the rate-limit windows.
 - `POST /_emulator/expire`: cancels the holds whose 7 days have passed → `{"cancelled": n}`.
 - `GET /_emulator/charges`: pledge id → PaymentIntents that took money.
@@ -92,6 +94,8 @@ def control(emulator: StripeEmulator, request: Request) -> Response:
             emulator.clear_failures()
         return _json({"pending": emulator.pending_failures()})
     if path == "/_emulator/requests":
+        if request.args.get("log"):  # the log itself: each request's `arrived` and `at`
+            return _json(emulator.request_log)
         return _json(emulator.requests_summary())
     if path == "/_emulator/reset-log" and method == "POST":
         emulator.reset_log()

@@ -2,7 +2,7 @@
 
 Random: `Faults`, set at construction or with `POST /_emulator/faults`.
 Rate limit: `RateWindows`, a one-second window per endpoint that the
-`rate_limit` knob caps (Stripe's 429).
+`rate_limit` knob caps (Stripe's 429), counting each request when it arrived.
 Exact: `ForcedFailures`, a queue of rules, each failing the next `count`
 requests whose method and path match, set with `StripeEmulator.fail_next` or
 `POST /_emulator/fail_next`. Modes, as Stripe would answer:
@@ -19,6 +19,7 @@ requests whose method and path match, set with `StripeEmulator.fail_next` or
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from collections import defaultdict
@@ -102,24 +103,48 @@ class ForcedFailures:
         self.rules.clear()
 
 
+# How long the rate windows keep an admitted request's arrival.
+KEPT_SECONDS = 5.0
+
+
 class RateWindows:
-    """The requests of the last second per endpoint, for the `rate_limit` knob."""
+    """The requests of the last second per endpoint, for the `rate_limit` knob.
+
+    Stripe counts a request when it arrives. Here requests are decided one at
+    a time under the emulator's lock, so one that arrived while another held
+    the lock is decided late: timed by when it got the lock, a short stall
+    would put the requests that queued behind it into the next second's
+    window with that second's own, and refuse some of a pace that never
+    exceeded the limit. So each request is counted at the time it arrived
+    (`at`), and an admitted request may be later than the one being decided:
+    it is refused when any one-second window holding it would hold more than
+    `limit` admitted requests."""
 
     def __init__(self) -> None:
+        # Per endpoint, the arrival times of the admitted requests, sorted.
         self._windows: dict[str, list[float]] = defaultdict(list)
 
-    def throttled(self, endpoint: str, limit: float | None) -> bool:
-        """Counts a request to `endpoint`; True (and not counted) when the
-        endpoint already had `limit` requests in the last second."""
+    def throttled(self, endpoint: str, limit: float | None, at: float | None = None) -> bool:
+        """Counts a request to `endpoint` that arrived at `at` (time.monotonic();
+        now if not given); True (and not counted) when admitting it would put
+        more than `limit` requests in some one-second window, (t - 1, t]."""
         if limit is None:
             return False
-        now = time.monotonic()
+        if at is None:
+            at = time.monotonic()
         window = self._windows[endpoint]
-        while window and window[0] <= now - 1.0:
-            window.pop(0)
-        if len(window) >= limit:
-            return True
-        window.append(now)
+        # Older than any window a request still to be decided can fall in
+        # (one waits for the lock far less than KEPT_SECONDS - 1).
+        newest = max(window[-1], at) if window else at
+        del window[: bisect.bisect_right(window, newest - KEPT_SECONDS)]
+        # The windows holding `at` end at `at` or at an admitted request within
+        # a second after it (the count only rises at those).
+        ends = [at, *window[bisect.bisect_right(window, at) : bisect.bisect_left(window, at + 1.0)]]
+        for end in ends:
+            held = bisect.bisect_right(window, end) - bisect.bisect_right(window, end - 1.0)
+            if held + 1 > limit:
+                return True
+        bisect.insort(window, at)
         return False
 
     def clear(self) -> None:

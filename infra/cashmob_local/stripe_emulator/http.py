@@ -190,9 +190,12 @@ class Api:
         self.windows = RateWindows()
 
     def handle(self, request: Request) -> Response:
+        # When the request reached "Stripe", before any wait: its rate window
+        # counts it then, not when the lock lets it be decided (RateWindows).
+        arrived, reached = time.time(), time.monotonic()
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
-        status, body, headers = self._answer(request)
+        status, body, headers = self._answer(request, reached)
         error = body.get("error") if isinstance(body, dict) else None
         refused = status == 400 and bool(error) and error.get("type") == "invalid_request_error"
         with self.lock:
@@ -202,6 +205,7 @@ class Api:
                     "path": request.path,
                     "status": status,
                     "at": time.time(),
+                    "arrived": arrived,
                     "version": request.headers.get("Stripe-Version"),
                     "refused": refused,
                     "code": (error or {}).get("code"),
@@ -235,7 +239,7 @@ class Api:
             objects.error("invalid_request_error", f"Unrecognized request URL ({method}: {path})."),
         )
 
-    def _answer(self, request: Request) -> Answer:
+    def _answer(self, request: Request, reached: float | None = None) -> Answer:
         pairs = (
             list(request.args.items(multi=True))
             if request.method == "GET"
@@ -266,7 +270,9 @@ class Api:
             return 400, refusal, {}
         with self.lock:
             self.before()  # Stripe's clock runs whether or not anyone asks
-            failed = self._fail_before(request, f"{request.method} {route.pattern.pattern}")
+            failed = self._fail_before(
+                request, f"{request.method} {route.pattern.pattern}", reached
+            )
             if failed is not None:
                 return failed
             try:
@@ -297,13 +303,16 @@ class Api:
                 store=False,
             )
 
-    def _fail_before(self, request: Request, endpoint: str) -> Answer | None:
-        """A forced or random 429/500, or the rate limit, before anything executes."""
+    def _fail_before(
+        self, request: Request, endpoint: str, reached: float | None = None
+    ) -> Answer | None:
+        """A forced or random 429/500, or the rate limit (the request counted
+        when it `reached` the emulator; now if not given), before anything executes."""
         forced = self.forced.take(BEFORE_EXECUTION, request.method, request.path)
         if forced == "429" or (
             forced is None
             and (
-                self.windows.throttled(endpoint, self.faults.rate_limit)
+                self.windows.throttled(endpoint, self.faults.rate_limit, reached)
                 or self.random.random() < self.faults.share_429
             )
         ):
