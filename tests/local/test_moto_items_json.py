@@ -1,7 +1,8 @@
 """The local stack's direct JSON for DynamoDB items (`cashmob_local.moto_items_json`)
-changes no answer: Query, Scan and GetItem return, byte for byte after
-parsing, what moto's own serializer returns, for every attribute type
-(binary and binary sets included), projections, pages, misses and errors."""
+changes no answer: Query, Scan, GetItem, BatchGetItem, TransactGetItems and
+the writes that return attributes return, byte for byte after parsing, what
+moto's own serializer returns, for every attribute type (binary and binary
+sets included), projections, pages, misses and errors."""
 
 from __future__ import annotations
 
@@ -78,6 +79,29 @@ def answers(client: Any) -> list[Any]:
             Key={"pk": {"S": "a"}, "sk": {"S": sk}},
             ProjectionExpression="a1",
         )
+    keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk in "ab" for sk in ("000", "001", "005")]
+    keep(client.batch_get_item, RequestItems={TABLE: {"Keys": keys}})
+    keep(
+        client.batch_get_item,
+        RequestItems={TABLE: {"Keys": keys[:2], "ProjectionExpression": "sk, a2"}},
+    )
+    keep(
+        client.transact_get_items,
+        TransactItems=[{"Get": {"TableName": TABLE, "Key": key}} for key in keys[:4]],
+    )
+    key = {"pk": {"S": "a"}, "sk": {"S": "002"}}
+    for returned in ("NONE", "ALL_NEW", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD"):
+        keep(
+            client.update_item,
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET a9 = :v ADD n9 :one",
+            ExpressionAttributeValues={":v": {"B": b"\x00\xff"}, ":one": {"N": "1"}},
+            ReturnValues=returned,
+        )
+    for returned in ("NONE", "ALL_OLD"):
+        keep(client.put_item, TableName=TABLE, Item={**key, "x": {"S": "y"}}, ReturnValues=returned)
+        keep(client.delete_item, TableName=TABLE, Key=key, ReturnValues=returned)
     keep(client.get_item, TableName="no-such-table", Key={"pk": {"S": "a"}, "sk": {"S": "0"}})
     keep(client.query, TableName=TABLE, KeyConditionExpression="nope = :p")
     return out
@@ -117,6 +141,12 @@ def test_item_answers_are_the_stock_answers(seed):
     assert run(seed, fast=True) == stock
     assert any('"Items": [{' in a for a in stock if isinstance(a, str))  # items were compared
     assert any('"B": ' in a for a in stock if isinstance(a, str))  # and binary ones
+    for member in ("Responses", "Attributes", "LastEvaluatedKey"):  # and the other members
+        assert any(f'"{member}": {{"' in a for a in stock if isinstance(a, str)), member
+
+
+# Every output member made of items or keys, in the operations `answers` makes.
+ITEM_MEMBERS = ("Items", "Item", "Attributes", "LastEvaluatedKey", "Responses")
 
 
 def test_items_never_reach_motos_serializer():
@@ -127,7 +157,8 @@ def test_items_never_reach_motos_serializer():
 
     def watching(self, context):
         seen.append(
-            isinstance(self.result, dict) and ("Items" in self.result or "Item" in self.result)
+            isinstance(self.result, dict)
+            and any(key in self.result for key in ITEM_MEMBERS)
         )
         return stock(self, context)
 
