@@ -1,6 +1,6 @@
 """The local stack's moto speed-ups (`cashmob_local.moto_speedups`) change no
-answer: queries on a table's key return what stock moto returns (order,
-pages, filters, counts), and the server's remembered routing sends each
+answer: queries on a table's key or an index's return what stock moto
+returns (order, ties, pages, filters, counts), and the server's remembered routing sends each
 request to the backend moto's own dispatcher picks."""
 
 from __future__ import annotations
@@ -90,16 +90,40 @@ def queries() -> list[dict[str, Any]]:
                 "ExpressionAttributeValues": {":i": {"S": f"c{i}"}},
             }
         )
-    found.append(
-        {
+    for status in ("open", "closed", "nobody"):
+        on_index = {
             "TableName": PAIRS,
             "IndexName": "by_status",
-            "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": "open"}},
-            "Limit": 7,
         }
-    )
+        equal = {
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeValues": {":s": {"S": status}},
+        }
+        found += [
+            {**on_index, **equal, "Limit": 7},
+            {**on_index, **equal},
+            {**on_index, **equal, "Limit": 5, "ScanIndexForward": False},
+            {**on_index, **equal, "Select": "COUNT"},
+            {
+                **on_index,
+                "KeyConditionExpression": "#s = :s AND sk <= :due",  # as the due-index sweeps ask
+                "ExpressionAttributeValues": {":s": {"S": status}, ":due": {"S": "500"}},
+                "Limit": 6,
+            },
+            {
+                **on_index,
+                "KeyConditionExpression": "#s = :s AND sk BETWEEN :lo AND :hi",
+                "FilterExpression": "n > :five",
+                "ExpressionAttributeValues": {
+                    ":s": {"S": status},
+                    ":lo": {"S": "100"},
+                    ":hi": {"S": "800"},
+                    ":five": {"N": "5"},
+                },
+                "Limit": 4,
+            },
+        ]
     return found
 
 
@@ -148,6 +172,37 @@ def test_a_base_table_query_reads_only_its_partition(monkeypatch):
         finally:
             moto_speedups.uninstall()
     assert Table.query is moto_speedups.STOCK_QUERY
+
+
+def test_an_index_query_sorts_only_its_index_partition(monkeypatch):
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        make_tables(client)
+        fill(client, random.Random(7))
+        moto_speedups.install()
+        try:
+            sorted_sizes = []
+            real_sorted = sorted
+
+            def counting_sorted(items: Any, **kwargs: Any) -> Any:
+                items = list(items)
+                sorted_sizes.append(len(items))
+                return real_sorted(items, **kwargs)
+
+            monkeypatch.setattr("builtins.sorted", counting_sorted)
+            got = client.query(
+                TableName=PAIRS,
+                IndexName="by_status",
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": "closed"}},
+            )
+            monkeypatch.undo()
+            total = client.scan(TableName=PAIRS, Select="COUNT")["Count"]
+            # stock moto sorts every item of the table first
+            assert sorted_sizes and max(sorted_sizes) == got["Count"] < total
+        finally:
+            moto_speedups.uninstall()
 
 
 def test_remembered_routing_picks_the_backend_moto_picks():

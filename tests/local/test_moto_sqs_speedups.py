@@ -3,7 +3,7 @@ change no answer: the same seeded operations, on a moving clock, get the
 same answers from stock moto and the patched one, byte for byte (message
 ids, receipt handles, receive counts, redrive to the dead-letter queue,
 delays, FIFO groups and deduplication, stale, foreign and deleted handles,
-purges, retention, queue attributes). And a receive or delete touches the
+purges, retention, queue attributes, all or by name). And a receive or delete touches the
 messages it answers, not the queue."""
 
 from __future__ import annotations
@@ -74,6 +74,14 @@ def make_queues(sqs: Any) -> dict[str, str]:
     ):
         urls[name] = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
     return urls
+
+
+COUNTS = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "QueueArn",
+]
 
 
 def scenario(sqs: Any, clock: Clock, rng: random.Random, steps: int) -> list[Any]:
@@ -158,7 +166,8 @@ def scenario(sqs: Any, clock: Clock, rng: random.Random, steps: int) -> list[Any
                 call("change_message_visibility_batch", QueueUrl=url, Entries=entries)
             )
         elif roll < 0.9:
-            transcript.append(call("get_queue_attributes", QueueUrl=url, AttributeNames=["All"]))
+            asked = ["All"] if len(transcript) % 2 else COUNTS  # by name: moto's other path
+            transcript.append(call("get_queue_attributes", QueueUrl=url, AttributeNames=asked))
         elif roll < 0.905:
             transcript.append(call("purge_queue", QueueUrl=url))
         else:
@@ -166,6 +175,7 @@ def scenario(sqs: Any, clock: Clock, rng: random.Random, steps: int) -> list[Any
             transcript.append(("clock", clock.now))
     for name in names:  # what is left, queue by queue
         transcript.append(call("get_queue_attributes", QueueUrl=urls[name], AttributeNames=["All"]))
+        transcript.append(call("get_queue_attributes", QueueUrl=urls[name], AttributeNames=COUNTS))
     return transcript
 
 
@@ -370,6 +380,42 @@ def test_a_fifo_long_poll_behind_a_group_in_flight_holds_nothing_up():
             assert [m["Body"] for m in again] == ["a2"]
         finally:
             moto_speedups.uninstall_sqs()
+
+
+def attribute_walks(monkeypatch: pytest.MonkeyPatch, *, patched: bool) -> int:
+    """How many times one GetQueueAttributes of two counts walks the queue."""
+    with mock_aws():
+        if patched:
+            assert moto_speedups.install_sqs()
+        try:
+            sqs = boto3.client("sqs", region_name=REGION)
+            url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="m")
+            walks = 0
+            stock = sqs_models.Queue.__dict__["approximate_number_of_messages_not_visible"]
+
+            def counted(queue: Any) -> int:
+                nonlocal walks
+                walks += 1
+                return stock.fget(queue)
+
+            monkeypatch.setattr(
+                sqs_models.Queue, "approximate_number_of_messages_not_visible", property(counted)
+            )
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=COUNTS[:2])["Attributes"]
+            monkeypatch.undo()
+            assert attrs == {
+                "ApproximateNumberOfMessages": "1",
+                "ApproximateNumberOfMessagesNotVisible": "0",
+            }
+            return walks
+        finally:
+            moto_speedups.uninstall_sqs()
+
+
+def test_get_queue_attributes_counts_the_queue_once(monkeypatch):
+    assert attribute_walks(monkeypatch, patched=False) == 6  # stock: 3 per attribute named
+    assert attribute_walks(monkeypatch, patched=True) == 1
 
 
 @pytest.fixture(autouse=True)
