@@ -85,6 +85,14 @@ def periods(template_functions: dict[str, dict[str, Any]]) -> dict[str, int]:
     return found
 
 
+# How long a poller's receive waits for a message (SQS long polling). Lambda's
+# own pollers wait up to 20 s; every idle receive here is a request moto
+# answers in Python (~6 ms of CPU, both sides), and with 1 s the stack's 24
+# idle pollers made 24 of them a second. A message sent meanwhile still ends
+# the wait at once; a stopping stack does not wait for the polls it leaves.
+LONG_POLL_SECONDS = 5
+
+
 class QueuePoller(threading.Thread):
     """Receives batches and invokes the function; deletes what succeeded. A
     failed record stays on the queue and comes back when its visibility
@@ -102,8 +110,10 @@ class QueuePoller(threading.Thread):
         invoke: Invoke,
         stop: threading.Event,
         name: str,
+        wait_seconds: int = LONG_POLL_SECONDS,
     ) -> None:
         super().__init__(daemon=True, name=name)
+        self.wait_seconds = wait_seconds
         self.sqs = sqs
         self.function = function
         self.queue_url = queue_url
@@ -125,7 +135,7 @@ class QueuePoller(threading.Thread):
         got = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=self.wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import boto3
 import pytest
@@ -45,6 +46,7 @@ def poller(sqs, url, invoke, partial=True):
         invoke=invoke,
         stop=threading.Event(),
         name="test",
+        wait_seconds=1,  # the empty polls below end sooner
     )
 
 
@@ -89,6 +91,45 @@ def test_poison_lands_in_the_dead_letter_queue_after_max_receives(queues):
         p.poll_once()
     assert receives == ["1", "2", "3"]
     assert count(sqs, work) == 0 and count(sqs, dlq) == 1
+
+
+def test_an_idle_poller_long_polls_and_wakes_for_a_message(queues):
+    sqs, work, _ = queues
+    receives = []
+
+    class Counting:
+        def receive_message(self, **kwargs):
+            receives.append(time.monotonic())
+            return sqs.receive_message(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(sqs, name)
+
+    got = threading.Event()
+    stop = threading.Event()
+    p = runtime.QueuePoller(
+        Counting(),
+        function="Worker",
+        queue_url=work,
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
+        batch_size=10,
+        partial=True,
+        invoke=lambda function, event: got.set(),
+        stop=stop,
+        name="idle",
+    )
+    assert p.wait_seconds >= 5
+    p.start()
+    try:
+        time.sleep(2.5)
+        assert len(receives) == 1  # one request waiting, not one a second
+        sent = time.monotonic()
+        sqs.send_message(QueueUrl=work, MessageBody="m")
+        assert got.wait(2.0)
+        assert time.monotonic() - sent < 1.0  # the waiting poll took it
+    finally:
+        stop.set()
+        p.join(timeout=10)
 
 
 def test_the_template_declares_three_sqs_sources_and_one_schedule():
