@@ -68,8 +68,15 @@ def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         _partition.scope = None
 
 
-def _sort_key(item: Any) -> Any:  # moto's own order for all_items
-    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+def _sort_key(item: Any) -> Any:
+    """moto's own order for all_items, `(hash_key, range_key)`, by the keys'
+    values: a DynamoType compares by its `cast_value` (`==` also by type,
+    which a table's schema fixes for each key), so ordering by the values
+    themselves is the same order, without a Python call per comparison (a
+    campaign's 2,000 pledges took 25 ms to sort, for every page read)."""
+    if item.range_key:
+        return (item.hash_key.cast_value, item.range_key.cast_value)
+    return item.hash_key.cast_value
 
 
 def all_items(self: Table) -> list[Any]:

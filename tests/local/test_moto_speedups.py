@@ -20,6 +20,27 @@ from cashmob_local import moto_speedups
 from .test_moto_undo import COUNTERS, PAIRS, make_tables
 
 
+NUMBERED = "numbered"  # a number range key: numeric order, not the digits' order
+
+
+def make_numbered(client: Any, rng: random.Random) -> None:
+    client.create_table(
+        TableName=NUMBERED,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "n", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for _ in range(80):
+        n = rng.choice([str(rng.randint(-50, 50)), f"{rng.uniform(-5, 5):.3f}", "1e2", "7"])
+        client.put_item(TableName=NUMBERED, Item={"pk": {"S": rng.choice("xy")}, "n": {"N": n}})
+
+
 def fill(client: Any, rng: random.Random) -> None:
     for _ in range(120):
         client.put_item(
@@ -90,6 +111,12 @@ def queries() -> list[dict[str, Any]]:
                 "ExpressionAttributeValues": {":i": {"S": f"c{i}"}},
             }
         )
+    for pk in "xy":
+        key = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": pk}}}
+        found += [
+            {"TableName": NUMBERED, **key},
+            {"TableName": NUMBERED, **key, "Limit": 9, "ScanIndexForward": False},
+        ]
     for status in ("open", "closed", "nobody"):
         on_index = {
             "TableName": PAIRS,
@@ -135,6 +162,7 @@ def answers(patched: bool) -> list[Any]:
             client = boto3.client("dynamodb", region_name="us-east-1")
             make_tables(client)
             fill(client, random.Random(7))
+            make_numbered(client, random.Random(8))
             return [pages(client, **q) for q in queries()]
         finally:
             moto_speedups.uninstall()
