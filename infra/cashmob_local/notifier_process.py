@@ -39,7 +39,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -310,9 +309,7 @@ def main(argv: list[str]) -> None:
         with writing:
             control.write(f"ack {move['seq']}\n")
     stop.set()
-    ends = time.monotonic() + 5.0  # the batch in hand, then out
-    for poller in pollers:
-        poller.join(max(0.0, ends - time.monotonic()))
+    runtime.finish_batches(pollers, 5.0)  # the batch in hand, then out
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

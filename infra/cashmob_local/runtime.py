@@ -122,6 +122,7 @@ class QueuePoller(threading.Thread):
         self.partial = partial
         self.invoke = invoke
         self.stop_event = stop
+        self.busy = False  # a batch in hand (invoking the function, deleting)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -142,6 +143,15 @@ class QueuePoller(threading.Thread):
         messages = got.get("Messages", [])
         if not messages:
             return 0
+        self.busy = True  # before the stop check: `finish_batches` sees one or the other
+        try:
+            if self.stop_event.is_set():
+                return 0  # stopping: these come back after their visibility timeout
+            return self._run_batch(messages)
+        finally:
+            self.busy = False
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> int:
         event = {"Records": [sqs_record(m, self.queue_arn) for m in messages]}
         try:
             result = self.invoke(self.function, event) or {}
@@ -164,6 +174,16 @@ class QueuePoller(threading.Thread):
                 ],
             )
         return len(messages)
+
+
+def finish_batches(pollers: list[QueuePoller], seconds: float) -> None:
+    """Once `stop` is set: waits up to `seconds` for the pollers that hold a
+    batch to finish it. A poller waiting in a long poll is not waited for:
+    whatever its receive brings back now is left for the visibility timeout."""
+    ends = time.monotonic() + seconds
+    for poller in pollers:
+        if poller.busy:
+            poller.join(max(0.0, ends - time.monotonic()))
 
 
 def queue_pollers(
@@ -209,6 +229,7 @@ class Ticker(threading.Thread):
         self.every = every
         self.invoke = invoke
         self.stop_event = stop
+        self.busy = False  # a batch in hand (invoking the function, deleting)
         # Slow schedules (`periods`): run once their period has passed on `now`.
         self.periods = periods or {}
         self.now = now or time.time

@@ -132,6 +132,48 @@ def test_an_idle_poller_long_polls_and_wakes_for_a_message(queues):
         p.join(timeout=10)
 
 
+def test_stopping_waits_for_a_batch_in_hand_not_for_a_long_poll(queues):
+    sqs, _, _ = queues
+    work = sqs.create_queue(QueueName="held")["QueueUrl"]  # a received message stays hidden
+    stop = threading.Event()
+    started, release, seen = threading.Event(), threading.Event(), []
+
+    def invoke(function, event):
+        seen.extend(r["body"] for r in event["Records"])
+        started.set()
+        release.wait(5)
+
+    def make(name):
+        return runtime.QueuePoller(
+            sqs,
+            function="Worker",
+            queue_url=work,
+            queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
+            batch_size=1,
+            partial=True,
+            invoke=invoke,
+            stop=stop,
+            name=name,
+        )
+
+    busy, idle = make("busy"), make("idle")
+    busy.start()
+    sqs.send_message(QueueUrl=work, MessageBody="in hand")
+    assert started.wait(3)
+    idle.start()  # in a long poll from now on
+    time.sleep(0.3)
+    stop.set()
+    threading.Timer(0.5, release.set).start()
+    began = time.monotonic()
+    runtime.finish_batches([idle, busy], seconds=4)
+    waited = time.monotonic() - began
+    assert not busy.is_alive()  # its batch was finished
+    assert 0.4 < waited < 2.0  # the batch's time, not the idle poll's 5 s
+    sqs.send_message(QueueUrl=work, MessageBody="after the stop")
+    idle.join(timeout=7)
+    assert not idle.is_alive() and seen == ["in hand"]  # received after the stop: not run
+
+
 def test_the_template_declares_three_sqs_sources_and_one_schedule():
     functions = template.resources("AWS::Serverless::Function")
     sources = runtime.event_sources(functions)
