@@ -19,7 +19,6 @@ from cashmob_local import moto_speedups
 
 from .test_moto_undo import COUNTERS, PAIRS, make_tables
 
-
 NUMBERED = "numbered"  # a number range key: numeric order, not the digits' order
 
 
