@@ -157,8 +157,7 @@ def test_items_never_reach_motos_serializer():
 
     def watching(self, context):
         seen.append(
-            isinstance(self.result, dict)
-            and any(key in self.result for key in ITEM_MEMBERS)
+            isinstance(self.result, dict) and any(key in self.result for key in ITEM_MEMBERS)
         )
         return stock(self, context)
 
