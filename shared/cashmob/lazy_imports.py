@@ -40,6 +40,13 @@ POWERTOOLS = (
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.utilities.data_classes",
 )
+# Packages Powertools imports for code our functions never run. The batch
+# utility's `base` imports asyncio at the top for its async processors alone;
+# the SQS workers use the synchronous ones, and asyncio's `__init__` (every
+# event loop, transport and stream module) is ~14 ms of their cold start. As
+# a shell, `import asyncio` costs nothing; the first name asked of it (by
+# anyone) runs its `__init__`, so an async processor would still work.
+UNUSED_BY_OUR_FUNCTIONS = ("asyncio",)
 
 _LOCK = threading.RLock()
 _SHELLS: dict[str, _Shelled] = {}
@@ -170,6 +177,7 @@ def is_shell(name: str) -> bool:
 
 
 def powertools() -> None:
-    """Shells for POWERTOOLS: call before the first Powertools import."""
-    for name in POWERTOOLS:
+    """Shells for POWERTOOLS and UNUSED_BY_OUR_FUNCTIONS: call before the
+    first Powertools import."""
+    for name in POWERTOOLS + UNUSED_BY_OUR_FUNCTIONS:
         shell(name)

@@ -25,6 +25,9 @@ NEVER = {
     "pydantic_settings": "pydantic-settings, not used: Settings reads the environment itself",
     "aws_lambda_powertools.utilities.parser": "Powertools' parser models, not used",
     "jsonschema": "JSON Schema validation, tests only",
+    # Powertools' batch utility imports it for its async processors alone; the
+    # SQS workers use the synchronous ones (cashmob.lazy_imports.UNUSED_BY_OUR_FUNCTIONS).
+    "asyncio": "asyncio's event loops, never run: a shell until asked for a name",
     # Powertools' packages whose `__init__` imports every resolver or every
     # event class: imported by their modules (cashmob.lazy_powertools).
     "aws_lambda_powertools.event_handler.appsync": "AppSync's resolver (and asyncio)",
@@ -48,10 +51,6 @@ SENDERS = {
 # Loaded at import only by the functions named; the others load each with the
 # first request that uses it, or never.
 ONLY_FOR = {
-    "asyncio": (
-        {"IntakeWorkerFunction", "NotifierFunction", "SettleWorkerFunction"},
-        "Powertools' batch utility imports it; the API's resolver does not",
-    ),
     "pydantic": (
         {"ApiFunction"},
         "the API's request models; Settings reads the environment without it",
@@ -93,7 +92,9 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import {module}
 handler = getattr({module}, "lambda_handler")
-print(json.dumps(sorted(sys.modules)))
+# A package shell (cashmob.lazy_imports) is in sys.modules, but nothing of it has run.
+is_shell = getattr(sys.modules.get("cashmob.lazy_imports"), "is_shell", lambda name: False)
+print(json.dumps(sorted(m for m in sys.modules if not is_shell(m))))
 """
 
 

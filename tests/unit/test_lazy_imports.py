@@ -209,8 +209,10 @@ if sys.argv[1] == "shells":
     import cashmob.lazy_powertools
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from cashmob.lazy_imports import is_shell
 before = {
-    "asyncio": "asyncio" in sys.modules,
+    # Run, not a shell (cashmob.lazy_imports.UNUSED_BY_OUR_FUNCTIONS).
+    "asyncio": "asyncio" in sys.modules and not is_shell("asyncio"),
     "appsync": "aws_lambda_powertools.event_handler.appsync" in sys.modules,
     "event classes": sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools.utilities.data_classes.")),
 }
