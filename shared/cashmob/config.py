@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import Field, dataclass, field, fields, replace
+from dataclasses import Field, field, fields, replace
 from datetime import timedelta
 from typing import Any, ClassVar, Self
+
+from .records import record
 
 # What pydantic (lax mode) accepts as a boolean from a string.
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
@@ -109,7 +111,7 @@ def _check_bounds(value: float, bounds: Mapping[str, Any]) -> None:
         raise ValueError(f"must be at most {bounds['le']}")
 
 
-@dataclass(frozen=True, init=False)
+@record(init=False, slots=False)
 class Settings:
     """Names match the environment variables template.yaml gives each function
     (AWS_REGION for `aws_region`). `Settings()` reads the environment;

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .clock import Clock
+from .records import record
 
 # The ports only name these types: importing them here would load the whole
 # domain, the email templates and the gateway's types at every cold start,
@@ -153,7 +154,7 @@ class PledgeRepository(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@record
 class IntakeProgress:
     """The intake queue's ticket counter: tickets handed out, the highest one
     the workers finished, and when either last moved (epoch seconds)."""

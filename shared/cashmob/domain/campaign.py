@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from ..records import record
 from .errors import CampaignClosed, ValidationFailed
 from .events import (
     CampaignCancelled,
@@ -41,7 +42,7 @@ class Outcome(StrEnum):
         return self is Outcome.SUCCEEDED
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settlement:
     outcome: Outcome
     collected: int
@@ -58,7 +59,7 @@ class Settlement:
     refunded: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Campaign:
     id: str
     title: str

@@ -48,13 +48,15 @@ by page; each pledge's fate is then `Crowd.admits(its min_backers)`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..records import record
 
 # The highest `min_backers` a pledge's condition may set (as a campaign's).
 MAX_CONDITION = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Backing:
     """An active pledge as the conditions see it."""
 
@@ -63,7 +65,7 @@ class Backing:
     min_backers: int | None = None  # None: unconditional
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Bucket:
     """The pledges at one threshold (0: unconditional), summed: what the
     counter items of one `min_backers` value add up to."""
@@ -73,7 +75,7 @@ class Bucket:
     backers: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Crowd:
     """The conditions resolved over a set of active pledges.
 

@@ -11,15 +11,17 @@ never an email or a name. Each detail-type's JSON Schema is in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..records import record
+
 SCHEMA_FILE = Path(__file__).with_name("event_schemas.json")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DomainEvent:
     @property
     def detail_type(self) -> str:
@@ -37,18 +39,18 @@ class DomainEvent:
 # ---------------------------------------------------------------- campaigns
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignCreated(DomainEvent):
     campaign_id: str
     organizer: str  # the organizer's id (the token's subject), not a name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignCancelled(DomainEvent):
     campaign_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignSettled(DomainEvent):
     """Settlement finished: what the campaign collected."""
 
@@ -57,12 +59,12 @@ class CampaignSettled(DomainEvent):
     backers: int  # pledges collected
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignSucceeded(CampaignSettled):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignFailed(CampaignSettled):
     pass
 
@@ -70,13 +72,13 @@ class CampaignFailed(CampaignSettled):
 # ---------------------------------------------------------------- pledges
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeCancelled(DomainEvent):
     campaign_id: str
     pledge_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeEvent(DomainEvent):
     """A pledge's money moved (or will not): its ids and amount."""
 
@@ -86,46 +88,46 @@ class PledgeEvent(DomainEvent):
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeActivated(PledgeEvent):
     """The backer's card is saved or the funds held: the pledge counts."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeCollected(PledgeEvent):
     # What was taken: the amount, or less (a `fixed_price` fair share).
     charged: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeReleased(PledgeEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeActionRequired(PledgeEvent):
     decline_code: str | None  # Stripe's, when it gave one
     until: datetime  # the end of the grace period
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeReminder(PledgeEvent):
     until: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeFailed(PledgeEvent):
     # Stripe's refusal code, hold_expired, payment_canceled, grace_period_ended
     # or campaign_refunded (domain.refunds).
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeLatePaymentRefunded(PledgeEvent):
     intent_id: str  # the PaymentIntent whose money was given back
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PledgeRefunded(PledgeEvent):
     """Collected money given back (`amount`: this refund, minor units)."""
 
@@ -134,7 +136,7 @@ class PledgeRefunded(PledgeEvent):
     source: str  # "cashmob" (the organizer's refund) or "stripe" (Stripe's dashboard)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignRefunded(DomainEvent):
     """Every collected pledge of the campaign was given back."""
 
@@ -145,7 +147,7 @@ class CampaignRefunded(DomainEvent):
 # ---------------------------------------------------------------- payments
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PaymentDisputed(DomainEvent):
     """Stripe's dispute, relayed: each field as Stripe sent it, or None when
     it was missing or not of its type."""
@@ -161,7 +163,7 @@ class PaymentDisputed(DomainEvent):
 # ---------------------------------------------------------------- payouts
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignPaidOut(DomainEvent):
     """The campaign's one payout went to its organizer (Stripe Connect)."""
 
@@ -172,7 +174,7 @@ class CampaignPaidOut(DomainEvent):
     transfer_id: str | None  # Stripe's Transfer (None: nothing was left to send)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignPayoutReversed(DomainEvent):
     """The campaign was refunded: its payout was taken back (or never went out)."""
 

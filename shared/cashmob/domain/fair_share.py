@@ -45,13 +45,15 @@ amount with `SharePlan.charge` — no list of pledges travels with the work.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from ..records import record
 
 # (pledge id, amount in minor units)
 PledgeAmount = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SharePlan:
     """The fair-share rule of one campaign's collection, in a few integers.
 

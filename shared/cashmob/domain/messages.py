@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, fields
 from typing import Any
 
+from ..records import record
 from .campaign import Outcome
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecideOutcome:
     """Recount the pledges active at the deadline and fix the outcome."""
 
     campaign_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SendPage:
     """One page of a campaign's open pledges -> one SettlePledge each.
     `due_ms`: when the chain meant this page to go out (the business clock,
@@ -40,7 +41,7 @@ class SendPage:
     due_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SettlePledge:
     """The next settlement step for one pledge. `outcome`: the campaign's,
     when fan-out sent it (so settling a pledge reads only the pledge)."""
@@ -55,7 +56,7 @@ class SettlePledge:
     share: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckCompletion:
     """Finish the campaign once no pledge is left to settle. `round` > 0: a
     follow-up after fan-out, which schedules the next one.
@@ -71,7 +72,7 @@ class CheckCompletion:
     done: tuple[int, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RefundLatePayment:
     """Give back a payment Stripe took for a pledge that is already finished."""
 
@@ -80,7 +81,7 @@ class RefundLatePayment:
     intent_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PreparePledge:
     """Intake queue: create a pledge's Stripe object at Stripe's pace.
     `ticket`: its place in the intake queue (arrival order, `ready_in`)."""
@@ -90,7 +91,7 @@ class PreparePledge:
     ticket: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SendRefundPage:
     """One page of a refunding campaign's collected pledges -> one RefundPledge each."""
 
@@ -98,7 +99,7 @@ class SendRefundPage:
     cursor: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RefundPledge:
     """Finish the pledge's refund in flight, if any; and while its campaign
     is refunding, give back all that is left (domain.refunds)."""
@@ -107,7 +108,7 @@ class RefundPledge:
     pledge_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckRefundCompletion:
     """The campaign is refunded once no collected pledge has money left to
     give back. `round` > 0: a follow-up after fan-out."""
@@ -116,7 +117,7 @@ class CheckRefundCompletion:
     round: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PayOut:
     """Pay a succeeded campaign's organizer once its collection is complete
     (service.payouts): sent at completion, and again when the organizer's

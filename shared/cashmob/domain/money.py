@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil
 from types import MappingProxyType
 
+from ..records import record
 from .errors import ValidationFailed
 
 # Stripe's largest amount for a charge: eight digits of minor units.
 MAX_AMOUNT = 99_999_999
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Currency:
     code: str
     exponent: int  # digits after the decimal point; 0 for zero-decimal currencies
@@ -100,7 +100,7 @@ def currency(code: str) -> Currency:
         ) from None
 
 
-@dataclass(frozen=True, slots=True, order=False)
+@record
 class Money:
     amount: int
     currency: str

@@ -10,11 +10,12 @@ receives the rest, so `amount + fee == collected - refunded` always.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ..records import record
 from .errors import ValidationFailed
 from .states import TransitionTable
 
@@ -28,7 +29,7 @@ def platform_fee(net: int, fee_bps: int) -> int:
     return (net * fee_bps + BASIS_POINTS // 2) // BASIS_POINTS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PayoutAmounts:
     collected: int
     refunded: int
@@ -67,7 +68,7 @@ PAYOUT_TRANSITIONS = TransitionTable[PayoutStatus](
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Payout:
     """A succeeded campaign's one payout to its organizer."""
 
@@ -115,7 +116,7 @@ ONBOARDING_TRANSITIONS = TransitionTable[OnboardingStatus](
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Organizer:
     id: str  # the JWT `sub`
     status: OnboardingStatus = OnboardingStatus.NONE

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from ..records import record
 from .events import (
     DomainEvent,
     PledgeActionRequired,
@@ -38,7 +39,7 @@ def choose_flow(
     return PaymentFlow.HOLD if deadline - now < hold_window else PaymentFlow.SETUP
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Backer:
     email: str | None  # None once erased (API.md `…/erase`)
     display_name: str | None = None
@@ -62,7 +63,7 @@ class Backer:
         return replace(self, email=None, display_name=None, message=None)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Payment:
     """What Stripe holds for a pledge."""
 
@@ -81,7 +82,7 @@ class Payment:
     intent_open: bool = True  # a hold or a setup intent we may still need to cancel
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pledge:
     id: str
     campaign_id: str

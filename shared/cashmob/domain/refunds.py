@@ -13,11 +13,12 @@ pledge's collection took (`Pledge.to_charge`: the amount, or a fair share).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from ..records import record
 from .errors import ConcurrentUpdate, Conflict, ValidationFailed
 from .events import CampaignRefunded, PledgeRefunded
 from .states import CampaignStatus, PledgeStatus
@@ -48,7 +49,7 @@ class NotRefundable(Conflict):
     code = "not_refundable"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refunds:
     """What a pledge's collection gave back, and the refund in flight."""
 
@@ -67,7 +68,7 @@ class Refunds:
 NO_REFUNDS = Refunds()  # a pledge nothing was given back of
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CampaignRefund:
     """The organizer's refund of a whole campaign."""
 

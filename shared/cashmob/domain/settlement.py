@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 
+from ..records import record
 from .campaign import Campaign, FundingModel, Outcome, Settlement
 from .conditions import Backing, Bucket, crowd_from_buckets
 from .fair_share import SharePlan, plan_shares
@@ -15,7 +16,7 @@ from .schedule import CHECK_INTERVAL
 from .states import CampaignStatus, PledgeStatus
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tally:
     """An exact recount of the pledges active at the deadline."""
 
@@ -35,7 +36,7 @@ def decide(campaign: Campaign, tally: Tally) -> Outcome:
     return Outcome.SUCCEEDED if reached else Outcome.FAILED
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """What the deadline fixed, from an exact recount of the active pledges.
 
@@ -175,7 +176,7 @@ def charge_intent(pledge: Pledge) -> str | None:
 # ---------------------------------------------------------------- completion
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Totals:
     """A campaign's pledges, summed by how they ended (minor units)."""
 

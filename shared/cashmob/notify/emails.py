@@ -8,11 +8,12 @@ import html
 import re
 import string
 import tomllib
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from ..records import record
 
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_LANGUAGE = "en"
@@ -28,7 +29,7 @@ class Kind(StrEnum):
     REFUNDED = "refunded"
 
 
-@dataclass(frozen=True)
+@record
 class Email:
     to: str
     subject: str

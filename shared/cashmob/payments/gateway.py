@@ -3,14 +3,14 @@ implementation lives in `stripe_gateway`; tests may pass a fake."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from ..domain import Money, Pledge
+from ..records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IntentRef:
     intent_id: str
     client_secret: str
@@ -24,7 +24,7 @@ class ChargeStatus(StrEnum):
     REFUSED = "refused"  # Stripe refuses this charge for good (e.g. amount_too_small)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChargeResult:
     status: ChargeStatus
     intent_id: str | None

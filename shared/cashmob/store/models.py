@@ -4,7 +4,6 @@ Their keys, indexes and TTL must match template.yaml (tests/template checks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from pynamodb.attributes import (
@@ -20,6 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from ..config import Settings
+from ..records import record
 
 # Value of the sparse `due_bucket` attribute: present only while the scheduler
 # has something to do for the item (a live campaign's deadline, a settling
@@ -27,7 +27,7 @@ from ..config import Settings
 DUE = "due"
 
 
-@dataclass(frozen=True)
+@record
 class Models:
     Campaign: type[Model]
     Pledge: type[Model]

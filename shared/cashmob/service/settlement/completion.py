@@ -4,7 +4,6 @@ are refreshed by later checks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from ...container import Services
@@ -19,6 +18,7 @@ from ...domain.schedule import (
 )
 from ...domain.settlement import Totals, finished
 from ...observability import logger
+from ...records import record
 from ..publishing import published
 from .fan_out import check_later, fan_out, settle_message
 
@@ -102,7 +102,7 @@ def count_ahead(svc: Services, campaign: Campaign, message: CheckCompletion) -> 
 COUNT_PAGE = 500
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Left:
     """What a completion check found: `waiting`, the pledges still to settle;
     `done`, the totals of the leading pages with nothing to settle, which end

@@ -7,7 +7,7 @@ is acknowledged, counted and ignored)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ...clock import from_epoch
@@ -15,6 +15,7 @@ from ...container import Services
 from ...domain import PaymentFlow, Pledge, PledgeStatus
 from ...domain.refunds import refunded_by_stripe
 from ...domain.settlement import canceled_reason, charge_intent
+from ...records import record
 from .verification import metadata, text, whole
 
 # Event times we believe (seconds since the epoch): later ones are not times.
@@ -25,7 +26,7 @@ class Mismatch(Exception):
     """The event names the pledge, but its object is not the pledge's payment."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LatePayment:
     """Money Stripe took for a pledge that is finished: to be given back."""
 

@@ -1,0 +1,164 @@
+"""`@record` behaves as `@dataclass(frozen=True, slots=True)` does, for every
+question our code asks of a value type, message or event; only its `__eq__`,
+`__hash__` and `__repr__` are shared functions instead of code compiled per
+class (the cold start's saving)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from dataclasses import FrozenInstanceError, dataclass, field
+
+import pytest
+
+from cashmob.domain import events, messages
+from cashmob.domain.money import Money
+from cashmob.records import record
+
+
+def _twins():
+    """The same classes twice: with @record, and with the stdlib decorator."""
+    made = {}
+    for name, deco in (("record", record), ("dataclass", dataclass(frozen=True, slots=True))):
+
+        @deco
+        class Base:
+            campaign_id: str
+
+        @deco
+        class Event(Base):
+            pledge_id: str
+            amount: int = 0
+            tags: tuple[str, ...] = field(default_factory=tuple)
+            note: str | None = field(default=None, compare=False, repr=False)
+
+        @deco
+        class Same(Event):
+            pass
+
+        @deco
+        class Empty:
+            pass
+
+        @deco
+        class Loop:
+            items: list
+
+        made[name] = (Base, Event, Same, Empty, Loop)
+    return made["record"], made["dataclass"]
+
+
+RECORD, STDLIB = _twins()
+
+
+def _raises(action) -> str | None:
+    try:
+        action()
+    except Exception as error:  # the type is the fact compared
+        return type(error).__name__
+    return None
+
+
+def _facts(classes):
+    base, event, same, empty, loop = classes
+    a = event("c", "p", 5, ("x",), note="one")
+    b = event("c", "p", 5, ("x",), note="two")  # differs only where compare=False
+    c = event("c", "p", 6)
+    looped = loop([])
+    looped.items.append(looped)
+    facts = {
+        "eq": (a == b, a == c, a != c, a == a, event("c", "p") == same("c", "p")),
+        "eq other type": (a == ("c", "p", 5, ("x",)), a.__eq__(object())),
+        "hash": (hash(a) == hash(b), hash(a) == hash(("c", "p", 5, ("x",))), hash(empty())),
+        "repr": (repr(a), repr(same("c", "p")), repr(empty()), repr(base("c")), repr(looped)),
+        "fields": [f.name for f in dataclasses.fields(event)],
+        "replace": repr(dataclasses.replace(a, amount=7)),
+        "asdict": dataclasses.asdict(a),
+        "match_args": event.__match_args__,
+        "slots": (event.__slots__, hasattr(a, "__dict__")),
+        "frozen": dataclasses.fields(event)[0].name,
+        "is_dataclass": dataclasses.is_dataclass(event) and dataclasses.is_dataclass(a),
+        "copy": (copy.copy(a) == a, copy.deepcopy(a) == a),
+        "in a set": len({a, b, c}),
+        "defaults": (event("c", "p").amount, event("c", "p").tags),
+    }
+    # Immutability, as the stdlib's frozen methods have it (the same on both:
+    # @record keeps them), and __init__'s arguments.
+    facts["refusals"] = (
+        _raises(lambda: setattr(a, "amount", 1)),
+        _raises(lambda: setattr(a, "unknown", 1)),
+        _raises(lambda: delattr(a, "amount")),
+        _raises(lambda: event("c")),
+    )
+    return facts
+
+
+def test_a_record_answers_as_a_frozen_slotted_dataclass():
+    facts = _facts(RECORD)
+    assert facts == _facts(STDLIB)
+    assert facts["refusals"][0] == facts["refusals"][2] == "FrozenInstanceError"
+
+
+def test_a_body_of_its_own_keeps_its_methods():
+    @record
+    class Named:
+        name: str
+
+        def __repr__(self) -> str:
+            return f"<{self.name}>"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Named) and other.name.lower() == self.name.lower()
+
+        def __hash__(self) -> int:
+            return hash(self.name.lower())
+
+    @record
+    class EqOnly:
+        n: int
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    assert repr(Named("A")) == "<A>"
+    assert Named("A") == Named("a") and hash(Named("A")) == hash(Named("a"))
+    # As the dataclass does: a body with __eq__ alone gets the fields' hash.
+    assert EqOnly(1) == EqOnly(2) and hash(EqOnly(1)) == hash((1,))
+
+
+def test_the_domain_records_share_their_methods_instead_of_compiling_them():
+    """The point of @record: one __eq__, __hash__ and __repr__ for every
+    record (the stdlib decorator compiles each class its own)."""
+    classes = [*events.EVENT_TYPES.values(), *messages.MESSAGE_TYPES.values(), Money]
+    assert len(classes) > 20
+    for method in ("__eq__", "__hash__", "__repr__"):
+        assert len({getattr(cls, method) for cls in classes}) == 1, method
+    for cls in classes:
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+        assert "__slots__" in vars(cls)
+
+
+def test_domain_values_compare_and_print_as_before():
+    one = events.PledgeCollected("cmp_1", "plg_1", 500, "usd", charged=450)
+    assert one == events.PledgeCollected("cmp_1", "plg_1", 500, "usd", 450)
+    assert one != events.PledgeReleased("cmp_1", "plg_1", 500, "usd")
+    assert repr(one) == (
+        "PledgeCollected(campaign_id='cmp_1', pledge_id='plg_1', amount=500,"
+        " currency='usd', charged=450)"
+    )
+    assert {Money(1, "usd"), Money(1, "usd"), Money(1, "eur")} == {Money(1, "usd"), Money(1, "eur")}
+    assert pickle.loads(pickle.dumps(one)) == one
+    with pytest.raises(FrozenInstanceError):
+        one.amount = 1  # type: ignore[misc]
+
+
+def test_settings_keep_their_secrets_out_of_repr_and_compare_as_before():
+    from cashmob.config import Settings
+
+    one = Settings(stripe_secret_key="sk_test_hidden", page_size=10)
+    assert "sk_test_hidden" not in repr(one) and "page_size=10" in repr(one)
+    assert one == Settings(stripe_secret_key="sk_test_hidden", page_size=10)
+    assert one != Settings(stripe_secret_key="sk_test_hidden", page_size=11)
+    assert hash(one) == hash(Settings(stripe_secret_key="sk_test_hidden", page_size=10))
+    assert "__slots__" not in vars(Settings)  # it keeps its __dict__ (config.py reads it)
