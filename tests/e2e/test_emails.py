@@ -254,11 +254,14 @@ def test_personal_data_is_erased_once_its_retention_has_passed_and_not_before(ap
     older = new_campaign(api, hours=10 * 24, goal=500)
     old = pledge(api, older, 500, "old@example.org", display_name="Olga")
     confirm(stripe_v1, old)
+    # The card's webhook is delivered on its own thread: active before the deadline passes.
+    api.wait(lambda: pledge_status(api, old)["status"] == "active")
     assert past_deadline(api, older)["status"] == "succeeded"  # day 0: the older one ends
     tick_after(api, 30 * 24)
     newer = new_campaign(api, hours=10 * 24, goal=500)
     new = pledge(api, newer, 500, "new@example.org", display_name="Nina")
     confirm(stripe_v1, new)
+    api.wait(lambda: pledge_status(api, new)["status"] == "active")
     assert past_deadline(api, newer)["status"] == "succeeded"  # day 40: the newer one ends
 
     def email_of(campaign, created):
