@@ -173,14 +173,15 @@ def test_queries_answer_page_by_page_as_stock_moto():
     assert answers(patched=True) == stock
 
 
-def test_a_base_table_query_reads_only_its_partition(monkeypatch):
+def sorts_for(monkeypatch: pytest.MonkeyPatch, **query: Any) -> tuple[list[int], int, int]:
+    """The sizes of the lists the patched query sorts, its item count, and the table's."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         make_tables(client)
         fill(client, random.Random(7))
         moto_speedups.install()
         try:
-            sorted_sizes = []
+            sorted_sizes: list[int] = []
             real_sorted = sorted
 
             def counting_sorted(items: Any, **kwargs: Any) -> Any:
@@ -189,47 +190,34 @@ def test_a_base_table_query_reads_only_its_partition(monkeypatch):
                 return real_sorted(items, **kwargs)
 
             monkeypatch.setattr("builtins.sorted", counting_sorted)
-            got = client.query(
-                TableName=PAIRS,
-                KeyConditionExpression="pk = :p",
-                ExpressionAttributeValues={":p": {"S": "a"}},
-            )
+            got = client.query(TableName=PAIRS, **query)
             monkeypatch.undo()
-            assert sorted_sizes and max(sorted_sizes) == got["Count"] < 120
+            total = client.scan(TableName=PAIRS, Select="COUNT")["Count"]
+            return sorted_sizes, got["Count"], total
         finally:
             moto_speedups.uninstall()
+
+
+def test_a_base_table_query_reads_only_its_partition(monkeypatch):
+    sizes, count, total = sorts_for(
+        monkeypatch,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "a"}},
+    )
+    assert sizes and max(sizes) == count < total
     assert Table.query is moto_speedups.STOCK_QUERY
 
 
 def test_an_index_query_sorts_only_its_index_partition(monkeypatch):
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        make_tables(client)
-        fill(client, random.Random(7))
-        moto_speedups.install()
-        try:
-            sorted_sizes = []
-            real_sorted = sorted
-
-            def counting_sorted(items: Any, **kwargs: Any) -> Any:
-                items = list(items)
-                sorted_sizes.append(len(items))
-                return real_sorted(items, **kwargs)
-
-            monkeypatch.setattr("builtins.sorted", counting_sorted)
-            got = client.query(
-                TableName=PAIRS,
-                IndexName="by_status",
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": "closed"}},
-            )
-            monkeypatch.undo()
-            total = client.scan(TableName=PAIRS, Select="COUNT")["Count"]
-            # stock moto sorts every item of the table first
-            assert sorted_sizes and max(sorted_sizes) == got["Count"] < total
-        finally:
-            moto_speedups.uninstall()
+    sizes, count, total = sorts_for(
+        monkeypatch,
+        IndexName="by_status",
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "closed"}},
+    )
+    # stock moto sorts every item of the table first
+    assert sizes and max(sizes) == count < total
 
 
 def test_remembered_routing_picks_the_backend_moto_picks():
