@@ -122,6 +122,41 @@ def test_a_replay_leaves_moto_as_it_found_it(tmp_path):
     ) == before
 
 
+def test_a_replay_in_a_patched_process_leaves_the_patches_in_place(tmp_path):
+    """The stack's tests serve moto in-process and leave its patches on; a
+    stock replay after them must not take them away, nor leave them off."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+
+    from cashmob_local import moto_item_size, moto_parse_cache, moto_undo
+
+    recording = tmp_path / "empty.jsonl"
+    recording.write_text('{"mark": "start"}\n{"mark": "end"}\n')
+    for install, _ in moto_replay.patches().values():
+        install()
+    try:
+        seen_inside = []
+        real = moto_replay._replay
+
+        def spy(records, profile):
+            seen_inside.append(DynamoDBBackend.transact_write_items)
+            return real(records, profile)
+
+        moto_replay._replay = spy
+        try:
+            moto_replay.replay(str(recording), set(moto_replay.patches()), profile=None)
+        finally:
+            moto_replay._replay = real
+        assert seen_inside == [moto_undo.STOCK]
+        assert DynamoDBBackend.transact_write_items is moto_undo.transact_write_items
+        assert ConditionExpressionParser.parse is moto_parse_cache.condition_parse
+        assert Item.__init__ is moto_item_size.item_init
+    finally:
+        for _, uninstall in moto_replay.patches().values():
+            uninstall()
+
+
 def test_the_stack_installs_every_patch_the_replay_knows():
     import jsonpath_ng.ext as jsonpath_ext
     from moto.core import responses as core_responses

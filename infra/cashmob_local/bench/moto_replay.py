@@ -27,6 +27,9 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 for _name, _value in {
@@ -75,14 +78,53 @@ def operation(record: dict[str, Any]) -> str:
 def replay(path: str, without: set[str], profile: str | None) -> dict[str, Any]:
     with open(path) as lines:
         records = [json.loads(line) for line in lines]
-    installed = [pair for name, pair in patches().items() if name not in without]
-    for install, _ in installed:
-        install()
-    try:
+    chosen = patches()
+    with as_found(MOTO_PACKAGES):
+        for name, (install, uninstall) in chosen.items():
+            (uninstall if name in without else install)()
         return _replay(records, profile)
+
+
+MOTO_PACKAGES = ("moto", "jsonpath_ng")
+"""The packages the patches change (`jsonpath_ng.ext.parse` is moto's)."""
+
+
+@contextmanager
+def as_found(packages: tuple[str, ...]) -> Iterator[None]:
+    """Puts back every module attribute and class attribute of `packages`
+    that changed inside: a replay leaves moto as it found it, patched or
+    stock, whichever the process had."""
+    owners = [owner for module in _modules(packages) for owner in (module, *_classes(module))]
+    saved = [(owner, dict(vars(owner))) for owner in owners]
+    try:
+        yield
     finally:
-        for _, uninstall in reversed(installed):
-            uninstall()
+        for owner, before in saved:
+            now = vars(owner)
+            for name in [name for name in now if name not in before]:
+                delattr(owner, name)
+            for name, value in before.items():
+                if now.get(name, _MISSING) is not value:
+                    setattr(owner, name, value)
+
+
+_MISSING = object()
+
+
+def _modules(packages: tuple[str, ...]) -> list[ModuleType]:
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if isinstance(module, ModuleType) and name.split(".", 1)[0] in packages
+    ]
+
+
+def _classes(module: ModuleType) -> list[type]:
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and value.__module__ == module.__name__
+    ]
 
 
 def _replay(records: list[dict[str, Any]], profile: str | None) -> dict[str, Any]:
