@@ -8,6 +8,13 @@ import sys
 from . import reconciling
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The `cashmob` command's arguments."""
     root = argparse.ArgumentParser(prog="cashmob", description=__doc__)
@@ -39,6 +46,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pay organizers out with Stripe Connect (template PayoutsEnabled=true)",
     )
+    local.add_argument(
+        "--api-instances",
+        type=_positive,
+        default=1,
+        help="API function instances, each one request at a time (default 1, in this process; "
+        "more run as child processes, as Lambda scales out)",
+    )
 
     emulator = commands.add_parser("stripe-emulator", help="run the Stripe emulator alone")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -68,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
         "conditional: a campaign that tips because conditional pledges meet each other",
     )
     demo.add_argument("--workers", type=int, default=8, help="backers pledging at once")
+    demo.add_argument(
+        "--api-instances",
+        type=_positive,
+        default=3,
+        help="the API instances of the stack it starts (`cashmob local --api-instances`; "
+        "default 3: its backers pledge 16 at a time)",
+    )
     reconciling.add_parser(commands)  # `cashmob reconcile`
     return root
 

@@ -293,14 +293,15 @@ def table(result: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _stack(url: str | None, *options: str) -> Iterator[tuple[Api, str]]:
-    """`url`'s stack as it is, else a new `cashmob local` with `options`."""
+def _stack(url: str | None, *options: str, api_instances: int = 1) -> Iterator[tuple[Api, str]]:
+    """`url`'s stack as it is, else a new `cashmob local` with `options` and
+    `api_instances` instances of the API."""
     if url:
         api = Api(url)
         yield api, api.status()["stripe"]["url"]
         return
     print("starting cashmob local (use --url to run against one already running) ...")
-    with local_stack(*options) as running:
+    with local_stack(*options, "--api-instances", str(api_instances)) as running:
         yield running.api, running.stripe_url
 
 
@@ -347,7 +348,7 @@ def main(args: argparse.Namespace) -> int:
                 "tag": "missed: ",
             }
         )
-    with _stack(args.url) as (api, stripe_url):
+    with _stack(args.url, api_instances=args.api_instances) as (api, stripe_url):
         # A tick runs the schedule inside the request: on a busy machine, past 30 s.
         api.timeout = max(api.timeout, 120.0)
         client = stripe_client(stripe_url)
@@ -382,7 +383,10 @@ def _refused(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     backers = REFUSED_BACKERS if args.backers == DEFAULT_BACKERS else args.backers
-    with _stack(args.url, "--payouts") as (api, stripe_url):  # the payout is reversed too
+    with _stack(args.url, "--payouts", api_instances=args.api_instances) as (
+        api,
+        stripe_url,
+    ):  # the payout is reversed too
         api.timeout = max(api.timeout, 120.0)
         client = stripe_client(stripe_url)
         result = refused.run(api, client, stripe_url, backers=backers, workers=args.workers)
@@ -408,7 +412,7 @@ def _fair(args: argparse.Namespace) -> int:
         fair_demo.DEFAULT_FIXED_PRICE_BACKERS if fixed else fair_demo.DEFAULT_CONDITIONAL_BACKERS
     )
     backers = default if args.backers == DEFAULT_BACKERS else args.backers
-    with _stack(args.url) as (api, stripe_url):
+    with _stack(args.url, api_instances=args.api_instances) as (api, stripe_url):
         api.timeout = max(api.timeout, 120.0)
         client = stripe_client(stripe_url)
         if fixed:

@@ -191,7 +191,9 @@ class Stack:
         self.args = args
         # Moves reach the notifier's process too (`notifier_process`).
         self.clock: OffsetClock = notifier_process.SharedClock()
-        self.notifier: notifier_process.NotifierProcess | None = None
+        self.notifier: notifier_process.FunctionProcess | None = None
+        # `--api-instances N` above 1: the API's instances, each a child process.
+        self.api_instances: notifier_process.Instances | None = None
         # Hears each AWS call the notifier's process makes (the benchmarks' count).
         self.on_child_call: Callable[[str, str, dict[str, Any]], None] | None = None
         self.stop_event = threading.Event()
@@ -312,6 +314,22 @@ class Stack:
                 one_process, away, self.clock.offset, on_call=self.on_child_call
             )
             self.clock.on_move.append(self.notifier.move_clock)
+        instances = getattr(args, "api_instances", 1)
+        if instances > 1 and isinstance(self.clock, notifier_process.SharedClock):
+            children = [
+                notifier_process.start(
+                    one_process,
+                    [],
+                    self.clock.offset,
+                    serves=("ApiFunction",),
+                    name=f"API instance {n + 1}",
+                    on_call=self.on_child_call,
+                )
+                for n in range(instances)
+            ]
+            for child in children:
+                self.clock.on_move.append(child.move_clock)
+            self.api_instances = notifier_process.Instances(children)
 
         self.authorizer = JwtAuthorizer(
             secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()
@@ -319,6 +337,8 @@ class Stack:
         api.app = Gateway(self.authorizer, invoke=self.invoke, extra=self.local_routes())
         if self.notifier is not None:
             self.notifier.wait_ready()  # the stack is up once its emails are
+        for child in self.api_instances.children if self.api_instances else ():
+            child.wait_ready()
         self._serve(api, "api")
         self.api_url = api_url
 
@@ -339,6 +359,8 @@ class Stack:
         return api_url
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        if function == "ApiFunction" and self.api_instances is not None:
+            return self.api_instances.invoke(function, event)
         with container.scoped(self.services[function]):
             return invoke_in_process(function, event)
 
@@ -359,6 +381,8 @@ class Stack:
         self.stop_event.set()
         if self.notifier is not None:
             self.notifier.stop()
+        for child in self.api_instances.children if self.api_instances else ():
+            child.stop()
         for server in self.servers:
             server.shutdown()
         if self.emulator is not None:
@@ -447,6 +471,8 @@ class Stack:
                 }
             if self.notifier is not None:  # its pollers' process: running, or how it ended
                 body["notifier_process"] = self.notifier.status()
+            if self.api_instances is not None:
+                body["api_instances"] = [child.status() for child in self.api_instances.children]
             return _json(body)
 
         return {

@@ -79,7 +79,7 @@ def test_the_opt_out_switch(monkeypatch):
 # ---------------------------------------------------------------- the child alone
 
 
-def bare_child(logged: list[str]) -> notifier_process.NotifierProcess:
+def bare_child(logged: list[str]) -> notifier_process.FunctionProcess:
     """The child with nothing to poll: its lifetime and protocol only."""
     child = notifier_process.start({}, [], timedelta(), log=logged.append)
     child.wait_ready(timeout=60)
@@ -222,3 +222,137 @@ def test_a_reported_call_keeps_what_the_benchmarks_count_and_no_more():
     assert _call_line("sqs", "ReceiveMessage", {"QueueUrl": "q"}) == (
         'call ["sqs", "ReceiveMessage", {}]\n'
     )
+
+
+# ---------------------------------------------------------------- API instances
+
+
+class _Held:
+    """A child stand-in: each invocation says it is inside, then waits to be let go."""
+
+    def __init__(self, name: str, entered: threading.Semaphore) -> None:
+        self.name, self.entered = name, entered
+        self.release = threading.Event()
+
+    def invoke(self, function, event):
+        self.entered.release()
+        assert self.release.wait(timeout=10)
+        return {"by": self.name, "event": event}
+
+
+def test_instances_run_invocations_side_by_side_one_per_child():
+    entered = threading.Semaphore(0)
+    a, b = _Held("a", entered), _Held("b", entered)
+    instances = notifier_process.Instances([a, b])
+    answers: list[dict] = []
+
+    def invoke(n: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: answers.append(instances.invoke("ApiFunction", n)))
+        thread.start()
+        return thread
+
+    first, second = invoke(0), invoke(1)
+    # Both are inside at once: neither waited for the other
+    assert entered.acquire(timeout=10) and entered.acquire(timeout=10)
+    # A third waits for an idle instance...
+    third = invoke(2)
+    assert not entered.acquire(timeout=0.3)
+    # ...and takes the one freed first
+    a.release.set()
+    assert entered.acquire(timeout=10)
+    b.release.set()
+    for thread in (first, second, third):
+        thread.join(timeout=10)
+    assert sorted(x["event"] for x in answers) == [0, 1, 2]
+    assert sorted(x["by"] for x in answers) == ["a", "a", "b"]
+
+
+def test_a_child_serving_the_api_answers_and_reports_what_raised_there():
+    from tests.events import http_event
+
+    child = notifier_process.start(
+        {}, [], timedelta(), serves=("ApiFunction",), name="API instance 1", log=[].append
+    )
+    child.wait_ready(timeout=60)
+    try:
+        with pytest.raises(notifier_process.InvocationFailed, match="KeyError: 'requestContext'"):
+            child.invoke("ApiFunction", {"not": "an API Gateway event"})
+        # It still serves: a request its validation refuses is answered in full
+        answer = child.invoke("ApiFunction", http_event("POST", "/campaigns", body={}, sub="o"))
+        assert answer["statusCode"] == 422
+        assert json.loads(answer["body"])["error"]["code"] == "validation_failed"
+    finally:
+        child.stop()
+    with pytest.raises(notifier_process.InvocationFailed, match="has ended"):
+        child.invoke("ApiFunction", http_event("GET", "/campaigns"))
+
+
+def test_an_invocation_in_hand_fails_when_its_child_dies():
+    logged: list[str] = []
+    child = notifier_process.start(
+        {}, [], timedelta(), serves=("ApiFunction",), name="API instance 2", log=logged.append
+    )
+    child.wait_ready(timeout=60)
+    os.kill(child.pid, signal.SIGSTOP)  # it takes the invocation, never answers
+    failed: list[Exception] = []
+
+    def invoke() -> None:
+        try:
+            child.invoke("ApiFunction", {"not": "answered"})
+        except notifier_process.InvocationFailed as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=invoke)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not child._invoking.locked() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the request is in the pipe; the invocation waits for its answer
+        os.kill(child.pid, signal.SIGKILL)
+        thread.join(timeout=10)
+    finally:
+        child.stop()
+    assert not thread.is_alive()
+    assert len(failed) == 1 and "ended during the invocation" in str(failed[0])
+    assert "API instance 2" in logged[0] and "its requests fail" in logged[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_in_the_stack_api_instances_serve_pledges_on_the_stacks_clock():
+    with local_stack("--api-instances", "2") as running:
+        api, stripe_v1 = running.api, stripe_client(running.stripe_url, retries=0)
+        shown = api.status()["api_instances"]
+        assert [s["running"] for s in shown] == [True, True]
+        assert {_parent_of(s["pid"]) for s in shown} == {running.process.pid}
+
+        campaign = new_campaign(api, hours=30 * 24)
+        pledged = _pledge(api, campaign, "instance@example.org")
+        confirm(stripe_v1, pledged)
+        path = f"/campaigns/{campaign['id']}/pledges/{pledged['pledge']['id']}"
+        token = {"X-Pledge-Token": pledged["pledge_token"]}
+        api.wait(lambda: api.ok("GET", path, headers=token)["status"] == "active", timeout=30)
+
+        # The instances read the stack's clock: past the moved "now", a
+        # deadline an hour from the real now is refused as in the past.
+        moved = _at(api.advance(2 * 86400))
+        soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for _ in range(4):  # every instance, whichever takes the request
+            status, answer = api.call(
+                "POST",
+                "/campaigns",
+                {
+                    "title": "Too late",
+                    "goal": {"amount": 5000, "currency": "gbp"},
+                    "deadline": soon,
+                },
+                api.organizer("late-organizer"),
+            )
+            assert status == 422, answer
+        assert moved > _at(soon)
+
+        os.kill(shown[0]["pid"], signal.SIGKILL)
+        api.wait(lambda: not api.status()["api_instances"][0]["running"], timeout=10)
+        assert f"API instance 1 (pid {shown[0]['pid']}) ended with exit code -9" in running.log()
+    assert running.process.returncode == 0
