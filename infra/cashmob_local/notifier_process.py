@@ -12,7 +12,7 @@ work runs on another core, as moto's does (`moto_process`).
 **API instances.** A Lambda instance handles one request at a time, and
 Powertools' resolver keeps the request being handled on the router (class
 attributes), so in one process the API takes one request at a time
-(`gateway.RESOLVER_FUNCTIONS`). In a 2,000-backer demo that instance was
+(`gateway.RESOLVER_FUNCTIONS`). In a 1,000-backer demo that instance was
 busy 98 % of the pledging phase and requests queued 300-700 ms for it,
 while the machine had CPU to spare. Deployed, API Gateway starts as many
 instances as there are requests in flight; `--api-instances N` gives the
