@@ -35,18 +35,22 @@ def queues():
         yield sqs, work, dlq
 
 
-def poller(sqs, url, invoke, partial=True):
+def poller(
+    sqs, url, invoke, partial=True, *, batch_size=10, stop=None, name="test", wait_seconds=1
+):
+    """A poller of `url`; `wait_seconds` 1 by default, so empty polls end
+    sooner (None: the stack's own long poll)."""
     return runtime.QueuePoller(
         sqs,
         function="Worker",
         queue_url=url,
         queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
-        batch_size=10,
+        batch_size=batch_size,
         partial=partial,
         invoke=invoke,
-        stop=threading.Event(),
-        name="test",
-        wait_seconds=1,  # the empty polls below end sooner
+        stop=stop or threading.Event(),
+        name=name,
+        **({} if wait_seconds is None else {"wait_seconds": wait_seconds}),
     )
 
 
@@ -107,16 +111,13 @@ def test_an_idle_poller_long_polls_and_wakes_for_a_message(queues):
 
     got = threading.Event()
     stop = threading.Event()
-    p = runtime.QueuePoller(
+    p = poller(
         Counting(),
-        function="Worker",
-        queue_url=work,
-        queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
-        batch_size=10,
-        partial=True,
-        invoke=lambda function, event: got.set(),
+        work,
+        lambda function, event: got.set(),
         stop=stop,
         name="idle",
+        wait_seconds=None,
     )
     assert p.wait_seconds >= 5
     p.start()
@@ -144,17 +145,7 @@ def test_stopping_waits_for_a_batch_in_hand_not_for_a_long_poll(queues):
         release.wait(5)
 
     def make(name):
-        return runtime.QueuePoller(
-            sqs,
-            function="Worker",
-            queue_url=work,
-            queue_arn="arn:aws:sqs:us-east-1:123456789012:work",
-            batch_size=1,
-            partial=True,
-            invoke=invoke,
-            stop=stop,
-            name=name,
-        )
+        return poller(sqs, work, invoke, batch_size=1, stop=stop, name=name, wait_seconds=None)
 
     busy, idle = make("busy"), make("idle")
     busy.start()

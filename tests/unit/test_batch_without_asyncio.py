@@ -8,10 +8,7 @@ interpreter: pytest's own may have imported asyncio already."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.probes import probe
 
 PROBE = """
 import json, sys
@@ -57,15 +54,7 @@ print(json.dumps({
 
 
 def test_a_batch_leaves_asyncio_a_shell_and_asyncio_still_works_when_asked():
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = probe(PROBE)
 
     # Both processors ran their batch as before: one failure; FIFO's skips the
     # rest of its group.

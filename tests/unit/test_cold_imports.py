@@ -7,14 +7,12 @@ it is fast is the benchmark's business (`cashmob_local.bench.cold_start`)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from cashmob_local.bench.cold_start import handlers
+from tests.probes import probe
 
 FUNCTIONS = handlers()
 
@@ -101,15 +99,7 @@ print(json.dumps(sorted(m for m in sys.modules if not is_shell(m))))
 def _loaded(function: str, **env: str) -> set[str]:
     folder, module = FUNCTIONS[function]
     environ = {k: v for k, v in os.environ.items() if k != "LAMBDA_TASK_ROOT"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(module=module), str(folder)],
-        env={**environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+    return set(probe(PROBE.format(module=module), str(folder), env={**environ, **env}))
 
 
 def _under(modules: set[str], package: str) -> set[str]:
@@ -151,15 +141,7 @@ def test_the_api_builds_no_request_or_response_model_at_init():
     """pydantic builds each model of cashmob.schemas with its first use (the
     first request of a route that uses it), not at import (defer_build)."""
     folder, _ = FUNCTIONS["ApiFunction"]
-    done = subprocess.run(
-        [sys.executable, "-c", MODELS, str(folder)],
-        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = probe(MODELS, str(folder))
 
     assert found["models"] >= 20
     assert found["built"] == []
@@ -216,14 +198,6 @@ def test_the_api_reads_no_distributions_entry_points_at_init(deployed):
     if deployed:
         assert deployed_env.get("PYDANTIC_DISABLE_PLUGINS") == "1"
         environ["PYDANTIC_DISABLE_PLUGINS"] = deployed_env["PYDANTIC_DISABLE_PLUGINS"]
-    done = subprocess.run(
-        [sys.executable, "-c", SCANS, str(folder)],
-        env={**environ, "POWERTOOLS_TRACE_DISABLED": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    scans = json.loads(done.stdout.strip().splitlines()[-1])["scans"]
+    scans = probe(SCANS, str(folder), env={**environ, "POWERTOOLS_TRACE_DISABLED": "1"})["scans"]
 
     assert (scans == 0) if deployed else (scans >= 1)

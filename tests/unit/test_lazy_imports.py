@@ -4,9 +4,6 @@ package's `__init__`; any other name gives what the `__init__` would."""
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import subprocess
 import sys
 import textwrap
 import types
@@ -16,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cashmob import lazy_imports
+from tests.probes import probe
 
 _names = count()
 
@@ -230,15 +228,7 @@ print(json.dumps({"before": before, "same": same, "names": names, "event_source"
 
 
 def _powertools(mode: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", POWERTOOLS, mode],
-        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return probe(POWERTOOLS, mode)
 
 
 def test_powertools_by_module_then_by_package_gives_the_same_objects():
