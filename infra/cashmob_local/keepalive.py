@@ -116,10 +116,17 @@ class KeepAliveHandler(WSGIRequestHandler):
             self.send_header("Content-Length", length)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # The status line, the headers and the body in one write: one send
+        # (one segment, TCP_NODELAY) where `end_headers()` then a write of the
+        # body made two, and a client that reads the headers then the body
+        # made two receives of it. Each send and receive lets go of the
+        # interpreter lock and waits to take it back, which is what a busy
+        # process's threads wait on most (py-spy in the demo's moto).
+        self._headers_buffer.append(b"\r\n")
         if body and not head and code not in _NO_BODY:
-            self.wfile.write(body)
-        self.wfile.flush()
+            self._headers_buffer.append(body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -121,6 +121,44 @@ def test_every_shape_of_answer_arrives_whole_on_one_connection(server):
     assert server.counts() == {"connections": 1, "requests": 14}
 
 
+def test_each_answer_goes_out_in_one_write(server, monkeypatch):
+    """Status line, headers and body in one send: each send and receive
+    costs a busy process a wait for its interpreter lock."""
+    writes: list[bytes] = []
+    setup = keepalive.KeepAliveHandler.setup
+
+    class Counted:
+        def __init__(self, wfile):
+            self.wfile = wfile
+
+        def write(self, data):
+            writes.append(bytes(data))
+            return self.wfile.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.wfile, name)
+
+    def counted_setup(handler):
+        setup(handler)
+        handler.wfile = Counted(handler.wfile)
+
+    monkeypatch.setattr(keepalive.KeepAliveHandler, "setup", counted_setup)
+    conn = connect(server)
+    for method, path, body, status, answer in [
+        ("POST", "/echo", b"pledge", 200, b"pledge"),
+        ("GET", "/big", None, 200, BIG),
+        ("DELETE", "/empty", None, 204, b""),
+        ("GET", "/nowhere", None, 404, b'{"error": {"code": "not_found"}}'),
+        ("HEAD", "/echo", None, 200, b""),
+    ]:
+        writes.clear()
+        response, got = ask(conn, method, path, body)
+        assert (response.status, got) == (status, answer)
+        assert len(writes) == 1, (method, path, [w[:40] for w in writes])
+        assert writes[0].startswith(b"HTTP/1.1 %d " % status)
+        assert writes[0].endswith(b"\r\n\r\n" + answer)
+
+
 def test_an_application_error_is_a_500_and_the_connection_goes_on(server):
     conn = connect(server)
     response, body = ask(conn, "GET", "/boom")
