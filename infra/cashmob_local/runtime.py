@@ -129,6 +129,10 @@ class QueuePoller(threading.Thread):
             try:
                 self.poll_once()
             except Exception:
+                if self.stop_event.is_set():
+                    # The stack is stopping and shuts moto down under a long
+                    # poll: the poll's error is the stop, not a fault.
+                    return
                 logger.exception("queue poller error", extra={"function": self.function})
                 self.stop_event.wait(1.0)
 

@@ -59,6 +59,36 @@ def count(sqs, url):
     return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
 
+class FailingSqs:
+    """An SQS whose receive fails: `stop` set first when `stopping`, as when
+    the stack shuts moto down under a long poll."""
+
+    def __init__(self, stop, *, stopping):
+        self.stop, self.stopping, self.receives = stop, stopping, 0
+
+    def receive_message(self, **_):
+        self.receives += 1
+        if self.stopping:
+            self.stop.set()
+        elif self.receives == 2:
+            self.stop.set()  # ends the poller after one logged error
+        raise ConnectionRefusedError("moto is gone")
+
+
+@pytest.mark.parametrize("stopping", [True, False])
+def test_a_poll_failing_because_the_stack_stops_is_not_an_error(monkeypatch, stopping):
+    logged = []
+    monkeypatch.setattr(runtime.logger, "exception", lambda message, **_: logged.append(message))
+    stop = threading.Event()
+    sqs = FailingSqs(stop, stopping=stopping)
+    p = poller(sqs, "http://moto/queue", invoke=lambda *_: {}, stop=stop)
+    p.start()
+    p.join(10)
+    assert not p.is_alive()
+    assert logged == ([] if stopping else ["queue poller error"])
+    assert sqs.receives == (1 if stopping else 2)
+
+
 def test_successes_are_deleted_and_only_failures_come_back(queues):
     sqs, work, _ = queues
     for body in ("ok-1", "bad", "ok-2"):
