@@ -383,10 +383,8 @@ def _refused(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     backers = REFUSED_BACKERS if args.backers == DEFAULT_BACKERS else args.backers
-    with _stack(args.url, "--payouts", api_instances=args.api_instances) as (
-        api,
-        stripe_url,
-    ):  # the payout is reversed too
+    # Payouts on: the refused ad's payout is reversed too.
+    with _stack(args.url, "--payouts", api_instances=args.api_instances) as (api, stripe_url):
         api.timeout = max(api.timeout, 120.0)
         client = stripe_client(stripe_url)
         result = refused.run(api, client, stripe_url, backers=backers, workers=args.workers)
