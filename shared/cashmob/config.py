@@ -181,6 +181,10 @@ class Settings:
     email_enabled: bool = False
     email_sender: str = ""
     public_site_url: str = ""
+    # SES's sending rate (emails/s, all notifiers together) and how many
+    # notifiers share it (the queue's MaximumConcurrency); 0 means unpaced.
+    emails_per_second: float = _bounded(0.0, ge=0)
+    notifier_concurrency: int = _bounded(1, ge=1)
     # Personal data (email, name, message) is erased this long after a
     # campaign ends (the retention sweep).
     personal_data_retention_days: int = _bounded(90, ge=1, le=3650)

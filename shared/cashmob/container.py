@@ -143,7 +143,15 @@ class Services:
         if self._mailer is None:
             from .notify.ses import SesMailer
 
-            self._mailer = SesMailer(self.settings.email_sender, self.settings.aws_region)
+            limiter = None
+            if self.settings.emails_per_second:
+                from .pacing import RateLimiter
+
+                share = self.settings.emails_per_second / self.settings.notifier_concurrency
+                limiter = RateLimiter(share)
+            self._mailer = SesMailer(
+                self.settings.email_sender, self.settings.aws_region, limiter=limiter
+            )
         return self._mailer
 
     @mailer.setter

@@ -1,4 +1,5 @@
-"""Pacing for calls to Stripe from settlement workers.
+"""Pacing for calls to Stripe from settlement workers (and the same way for
+reconciliation's Stripe reads and the notifiers' emails to SES).
 
 Stripe allows about 25 requests per second per endpoint; settlement of a big
 campaign would exceed that in a moment. Each worker process spaces its Stripe

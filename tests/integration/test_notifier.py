@@ -33,6 +33,7 @@ from cashmob.domain.events import (
 from cashmob.notify import notifier
 from cashmob.notify.emails import Kind, kind_of_subject
 from cashmob.notify.ses import KIND_HEADER, MailNotSent, SesMailer
+from cashmob.pacing import RateLimiter
 from cashmob_local import template
 from tests.events import FakeContext
 from tests.unit.factories import NOW, campaign, pledge
@@ -259,3 +260,37 @@ def test_a_refused_send_says_why_without_the_address_and_is_retried(services, cl
     )
     assert notifier.handle(services, envelope(PledgeActivated(**MONEY))) == "receipt"
     assert kinds_sent() == ["receipt"]
+
+
+# ---------------------------------------------------------------- SES's sending rate
+
+
+def test_each_notifier_sends_at_its_share_of_the_ses_sending_rate(mail):
+    # Given SES's rate of 4 emails/s, shared by 2 notifiers (template:
+    # EmailsPerSecond and the queue's MaximumConcurrency)
+    mail.settings = mail.settings.model_copy(
+        update={"emails_per_second": 4, "notifier_concurrency": 2}
+    )
+    mailer = mail.mailer
+    assert isinstance(mailer, SesMailer) and mailer.limiter.interval == pytest.approx(0.5)
+    # (the same pacing, on a clock of the test's own)
+    now = [100.0]
+    mailer.limiter = RateLimiter(
+        2, monotonic=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s)
+    )
+    moments = []
+    ses, send = mailer._ses, mailer._ses.send_email
+    ses.send_email = lambda **request: (moments.append(now[0]), send(**request))[1]
+    given(mail.store, status=PledgeStatus.ACTION_REQUIRED)
+    until = NOW + timedelta(days=7)
+    # When a batch of three reminders arrives at once
+    event = records(*(envelope(PledgeReminder(**MONEY, until=until)) for _ in range(3)))
+    assert handler(event, FakeContext())["batchItemFailures"] == []
+    # Then the three go out half a second apart, each sent once
+    assert moments == [100.0, 100.5, 101.0]
+    assert kinds_sent() == ["reminder"] * 3
+
+
+def test_emails_are_not_paced_without_a_sending_rate(mail):
+    assert mail.settings.emails_per_second == 0
+    assert mail.mailer.limiter is None

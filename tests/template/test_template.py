@@ -126,6 +126,20 @@ def test_intake_queue_is_fifo_with_a_paced_worker_a_dead_letter_queue_and_an_ala
     assert alarm["AlarmActions"] == NOTIFY
 
 
+def test_the_notifiers_share_ses_sending_rate_and_a_batch_fits_their_timeout():
+    params = template.load()["Parameters"]
+    notifier = template.resources("AWS::Serverless::Function")["NotifierFunction"]
+    env = notifier["Environment"]["Variables"]
+    sqs = notifier["Events"]["Notification"]["Properties"]
+    assert env["EMAILS_PER_SECOND"] == {"Ref": "EmailsPerSecond"}
+    concurrency = sqs["ScalingConfig"]["MaximumConcurrency"]
+    assert int(env["NOTIFIER_CONCURRENCY"]) == concurrency  # each paces at rate / this
+    # At the slowest rate allowed, a full batch's waits leave a third of the timeout.
+    slowest_share = params["EmailsPerSecond"]["MinValue"] / concurrency
+    assert sqs["BatchSize"] / slowest_share <= notifier["Timeout"] * 2 / 3
+    assert params["EmailsPerSecond"]["Default"] == 1  # SES's sandbox rate
+
+
 def test_the_api_and_the_intake_worker_share_one_budget_and_one_queue():
     params = template.load()["Parameters"]
     assert params["StripeIntakeRequestsPerSecond"]["Default"] == 24  # Stripe's 25/s, less one

@@ -1,7 +1,14 @@
 """Emails through Amazon SES (API v2 `SendEmail`; IAM `ses:SendEmail` on the
 sender's identity): one MIME message with the plain-text and HTML bodies as
 alternatives, so every mail client shows one of them. The local stack sends
-through moto's SES, which keeps the raw message (`GET /_local/mail`)."""
+through moto's SES, which keeps the raw message (`GET /_local/mail`).
+
+SES refuses what goes beyond the account's sending rate (1 email/s in the
+sandbox, 14/s once out of it by default) with TooManyRequestsException. A big
+campaign's settlement makes about two emails per pledge at once, so each
+notifier sends at its share of that rate (`limiter`: EmailsPerSecond /
+the notifiers' MaximumConcurrency) and the rest wait in the notification
+queue, instead of being throttled into retries and the dead-letter queue."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from ..pacing import RateLimiter
 from .emails import Email
 
 KIND_HEADER = "X-Cashmob-Email"  # which kind of email (receipt, reminder, ...)
@@ -56,11 +64,12 @@ def mime(email: Email, *, sender: str, sent_at: datetime) -> EmailMessage:
 
 
 class SesMailer:
-    def __init__(self, sender: str, region: str) -> None:
+    def __init__(self, sender: str, region: str, *, limiter: RateLimiter | None = None) -> None:
         if not sender:
             raise RuntimeError("EMAIL_SENDER is not configured (the SES identity to send from)")
         self.sender = sender
         self.region = region
+        self.limiter = limiter
 
     @cached_property
     def _ses(self) -> Any:
@@ -68,6 +77,8 @@ class SesMailer:
 
     def send(self, email: Email, *, sent_at: datetime) -> None:
         raw = mime(email, sender=self.sender, sent_at=sent_at).as_bytes()
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             self._ses.send_email(
                 FromEmailAddress=self.sender,
