@@ -30,7 +30,7 @@ from cashmob.container import Services
 from cashmob.error_body import error_body
 from cashmob.service.webhooks import ENABLED_EVENTS
 
-from . import mail, notifier_process, openapi, reconciling, runtime, template, webapp
+from . import function_process, mail, openapi, reconciling, runtime, template, webapp
 from .gateway import Gateway, JwtAuthorizer, invoke_in_process
 from .keepalive import make_server
 from .stripe_emulator import Faults, StripeEmulator
@@ -189,11 +189,11 @@ class Stack:
 
     def __init__(self, args: Namespace) -> None:
         self.args = args
-        # Moves reach the notifier's process too (`notifier_process`).
-        self.clock: OffsetClock = notifier_process.SharedClock()
-        self.notifier: notifier_process.FunctionProcess | None = None
+        # Moves reach the notifier's process too (`function_process`).
+        self.clock: OffsetClock = function_process.SharedClock()
+        self.notifier: function_process.FunctionProcess | None = None
         # `--api-instances N` above 1: the API's instances, each a child process.
-        self.api_instances: notifier_process.Instances | None = None
+        self.api_instances: function_process.Instances | None = None
         # Hears each AWS call the notifier's process makes (the benchmarks' count).
         self.on_child_call: Callable[[str, str, dict[str, Any]], None] | None = None
         self.stop_event = threading.Event()
@@ -305,19 +305,19 @@ class Stack:
             sources.append({**source, "queue_url": url, "queue_arn": arn, "pollers": count})
         # The notifier's pollers in a process of their own (it starts while
         # this one carries on), the others here.
-        if notifier_process.in_own_process() and isinstance(
-            self.clock, notifier_process.SharedClock
+        if function_process.in_own_process() and isinstance(
+            self.clock, function_process.SharedClock
         ):
-            away = [s for s in sources if s["function"] in notifier_process.FUNCTIONS]
-            sources = [s for s in sources if s["function"] not in notifier_process.FUNCTIONS]
-            self.notifier = notifier_process.start(
+            away = [s for s in sources if s["function"] in function_process.FUNCTIONS]
+            sources = [s for s in sources if s["function"] not in function_process.FUNCTIONS]
+            self.notifier = function_process.start(
                 one_process, away, self.clock.offset, on_call=self.on_child_call
             )
             self.clock.on_move.append(self.notifier.move_clock)
         instances = getattr(args, "api_instances", 1)
-        if instances > 1 and isinstance(self.clock, notifier_process.SharedClock):
+        if instances > 1 and isinstance(self.clock, function_process.SharedClock):
             children = [
-                notifier_process.start(
+                function_process.start(
                     one_process,
                     [],
                     self.clock.offset,
@@ -329,7 +329,7 @@ class Stack:
             ]
             for child in children:
                 self.clock.on_move.append(child.move_clock)
-            self.api_instances = notifier_process.Instances(children)
+            self.api_instances = function_process.Instances(children)
 
         self.authorizer = JwtAuthorizer(
             secret=secrets.token_urlsafe(32), now=lambda: self.clock.now().timestamp()

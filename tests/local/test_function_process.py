@@ -1,6 +1,6 @@
-"""The notifier's pollers in a process of their own (`cashmob_local.
-notifier_process`): it keeps the stack's movable clock, a crash of it shows,
-and it ends with the stack."""
+"""Functions in processes of their own (`cashmob_local.function_process`):
+the notifier's pollers keep the stack's movable clock, a crash of their
+process shows, and it ends with the stack; the API's instances."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from cashmob_local import notifier_process
+from cashmob_local import function_process
 from cashmob_local.driver import local_stack, stripe_client
-from cashmob_local.notifier_process import PushedClock, SharedClock
+from cashmob_local.function_process import PushedClock, SharedClock
 from tests.e2e.test_local_stack import confirm, new_campaign
 
 _keys = itertools.count()
@@ -71,17 +71,17 @@ def test_the_childs_clock_only_moves_forward():
 
 def test_the_opt_out_switch(monkeypatch):
     monkeypatch.delenv("CASHMOB_LOCAL_NOTIFIER_PROCESS", raising=False)
-    assert notifier_process.in_own_process()
+    assert function_process.in_own_process()
     monkeypatch.setenv("CASHMOB_LOCAL_NOTIFIER_PROCESS", "0")
-    assert not notifier_process.in_own_process()
+    assert not function_process.in_own_process()
 
 
 # ---------------------------------------------------------------- the child alone
 
 
-def bare_child(logged: list[str]) -> notifier_process.FunctionProcess:
+def bare_child(logged: list[str]) -> function_process.FunctionProcess:
     """The child with nothing to poll: its lifetime and protocol only."""
-    child = notifier_process.start({}, [], timedelta(), log=logged.append)
+    child = function_process.start({}, [], timedelta(), log=logged.append)
     child.wait_ready(timeout=60)
     return child
 
@@ -197,7 +197,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_reported_call_keeps_what_the_benchmarks_count_and_no_more():
     from cashmob_local.bench.counting import CallCounter
-    from cashmob_local.notifier_process import _call_line
+    from cashmob_local.function_process import _call_line
 
     key = {"event_id": {"S": "email:plg_1:receipt"}}
     transact = {
@@ -243,7 +243,7 @@ class _Held:
 def test_instances_run_invocations_side_by_side_one_per_child():
     entered = threading.Semaphore(0)
     a, b = _Held("a", entered), _Held("b", entered)
-    instances = notifier_process.Instances([a, b])
+    instances = function_process.Instances([a, b])
     answers: list[dict] = []
 
     def invoke(n: int) -> threading.Thread:
@@ -270,12 +270,12 @@ def test_instances_run_invocations_side_by_side_one_per_child():
 def test_a_child_serving_the_api_answers_and_reports_what_raised_there():
     from tests.events import http_event
 
-    child = notifier_process.start(
+    child = function_process.start(
         {}, [], timedelta(), serves=("ApiFunction",), name="API instance 1", log=[].append
     )
     child.wait_ready(timeout=60)
     try:
-        with pytest.raises(notifier_process.InvocationFailed, match="KeyError: 'requestContext'"):
+        with pytest.raises(function_process.InvocationFailed, match="KeyError: 'requestContext'"):
             child.invoke("ApiFunction", {"not": "an API Gateway event"})
         # It still serves: a request its validation refuses is answered in full
         answer = child.invoke("ApiFunction", http_event("POST", "/campaigns", body={}, sub="o"))
@@ -283,13 +283,13 @@ def test_a_child_serving_the_api_answers_and_reports_what_raised_there():
         assert json.loads(answer["body"])["error"]["code"] == "validation_failed"
     finally:
         child.stop()
-    with pytest.raises(notifier_process.InvocationFailed, match="has ended"):
+    with pytest.raises(function_process.InvocationFailed, match="has ended"):
         child.invoke("ApiFunction", http_event("GET", "/campaigns"))
 
 
 def test_an_invocation_in_hand_fails_when_its_child_dies():
     logged: list[str] = []
-    child = notifier_process.start(
+    child = function_process.start(
         {}, [], timedelta(), serves=("ApiFunction",), name="API instance 2", log=logged.append
     )
     child.wait_ready(timeout=60)
@@ -299,7 +299,7 @@ def test_an_invocation_in_hand_fails_when_its_child_dies():
     def invoke() -> None:
         try:
             child.invoke("ApiFunction", {"not": "answered"})
-        except notifier_process.InvocationFailed as error:
+        except function_process.InvocationFailed as error:
             failed.append(error)
 
     thread = threading.Thread(target=invoke)

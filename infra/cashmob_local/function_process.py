@@ -279,7 +279,7 @@ def start(
         fds.append(invocations_read)
     try:
         process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-            [sys.executable, "-m", "cashmob_local.notifier_process", *map(str, fds)],
+            [sys.executable, "-m", "cashmob_local.function_process", *map(str, fds)],
             stdin=subprocess.PIPE,
             pass_fds=tuple(fds),
         )
