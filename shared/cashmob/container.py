@@ -142,16 +142,11 @@ class Services:
         """SES, sending as the configured identity (the notifier's)."""
         if self._mailer is None:
             from .notify.ses import SesMailer
+            from .pacing import share_of
 
-            limiter = None
-            if self.settings.emails_per_second:
-                from .pacing import RateLimiter
-
-                share = self.settings.emails_per_second / self.settings.notifier_concurrency
-                limiter = RateLimiter(share)
-            self._mailer = SesMailer(
-                self.settings.email_sender, self.settings.aws_region, limiter=limiter
-            )
+            settings = self.settings
+            limiter = share_of(settings.emails_per_second, settings.notifier_concurrency)
+            self._mailer = SesMailer(settings.email_sender, settings.aws_region, limiter=limiter)
         return self._mailer
 
     @mailer.setter
@@ -213,14 +208,11 @@ class Services:
         self._payout_book = book
 
     def _stripe(self) -> ports.PaymentsGateway:
+        from .pacing import share_of
         from .payments.stripe_gateway import StripeGateway  # deferred: stripe is a heavy import
 
-        limiter = None
-        if self.settings.stripe_requests_per_second:
-            from .pacing import RateLimiter
-
-            share = self.settings.stripe_requests_per_second / self.settings.settlement_concurrency
-            limiter = RateLimiter(share)
+        settings = self.settings
+        limiter = share_of(settings.stripe_requests_per_second, settings.settlement_concurrency)
         return StripeGateway(self.settings, self.secrets, limiter=limiter)
 
 

@@ -59,3 +59,10 @@ class RateLimiter:
                 return max(slot - began, 0.0)
             with self._lock:
                 self.forfeited += 1
+
+
+def share_of(rate: float, among: int = 1) -> RateLimiter | None:
+    """The pacer of one of `among` processes that together stay under `rate`
+    calls per second (each at rate / among); None where `rate` is 0, which
+    means unpaced."""
+    return RateLimiter(rate / among) if rate else None

@@ -72,3 +72,13 @@ def test_a_slot_whose_thread_wakes_late_is_given_up_for_the_next():
     assert now[0] == pytest.approx(100.35)
     assert limiter.acquire() == pytest.approx(0.1)  # then evenly again
     assert now[0] == pytest.approx(100.45)
+
+
+def test_a_share_of_a_rate_paces_each_process_at_its_part_and_zero_is_unpaced():
+    from cashmob.pacing import share_of
+
+    one_of_two = share_of(14, 2)
+    assert one_of_two is not None and one_of_two.interval == pytest.approx(1 / 7)
+    alone = share_of(5)
+    assert alone is not None and alone.interval == pytest.approx(0.2)
+    assert share_of(0, 12) is None

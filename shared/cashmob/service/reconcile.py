@@ -50,7 +50,7 @@ from ..domain.messages import PayOut
 from ..domain.payout import PayoutStatus
 from ..domain.settlement import charge_intent
 from ..observability import logger, metrics
-from ..pacing import RateLimiter
+from ..pacing import RateLimiter, share_of
 from . import payouts
 
 PAID_IN_STRIPE_NOT_OURS = "paid_in_stripe_not_ours"
@@ -187,8 +187,7 @@ def reconcile(
     since: datetime | None = None,
     fix: bool = False,
 ) -> Report:
-    rate = svc.settings.reconcile_requests_per_second
-    stripe = _Paced(svc.connect, RateLimiter(rate) if rate else None)
+    stripe = _Paced(svc.connect, share_of(svc.settings.reconcile_requests_per_second))
     now = svc.clock.now()
     report = Report(started_at=to_rfc3339(now))
     stray = _stray_payments(stripe, max(since or now - EVENT_MEMORY, now - EVENT_MEMORY))
