@@ -3,9 +3,12 @@ call one use case each; errors become API.md's body in one place."""
 
 from __future__ import annotations
 
-# First: Powertools' event handler and event classes by their modules, not
-# their packages' `__init__` (cashmob.lazy_powertools).
-import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+# First: the garbage collector paused for the init, until `done()` on the
+# last line (cashmob.startup); then Powertools' event handler and event
+# classes by their modules, not their packages' `__init__`
+# (cashmob.lazy_powertools).
+import cashmob.startup  # isort: skip
+import cashmob.lazy_powertools  # isort: skip
 
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -451,3 +454,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except guard.Refused as refused:
         return refused.result({"Access-Control-Allow-Origin": ORIGIN})
     return app.resolve(event, context)
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

@@ -8,9 +8,12 @@ alarm fires."""
 
 from __future__ import annotations
 
-# First: Powertools' event handler and event classes by their modules, not
-# their packages' `__init__` (cashmob.lazy_powertools).
-import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+# First: the garbage collector paused for the init, until `done()` on the
+# last line (cashmob.startup); then Powertools' event handler and event
+# classes by their modules, not their packages' `__init__`
+# (cashmob.lazy_powertools).
+import cashmob.startup  # isort: skip
+import cashmob.lazy_powertools  # isort: skip
 
 from typing import Any
 
@@ -49,3 +52,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     back_off_failures(container.current().intake, event, response, intake_retry_delay)
     return response
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

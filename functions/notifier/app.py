@@ -7,9 +7,12 @@ name the pledge and the kind of email, never an address, a name or a body."""
 
 from __future__ import annotations
 
-# First: Powertools' event handler and event classes by their modules, not
-# their packages' `__init__` (cashmob.lazy_powertools).
-import cashmob.lazy_powertools  # noqa: F401  # isort: skip
+# First: the garbage collector paused for the init, until `done()` on the
+# last line (cashmob.startup); then Powertools' event handler and event
+# classes by their modules, not their packages' `__init__`
+# (cashmob.lazy_powertools).
+import cashmob.startup  # isort: skip
+import cashmob.lazy_powertools  # isort: skip
 
 import json
 from typing import Any
@@ -47,3 +50,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

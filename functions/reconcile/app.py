@@ -4,6 +4,10 @@ repairs nothing: `cashmob reconcile --fix` is for a person to run."""
 
 from __future__ import annotations
 
+# First: the garbage collector paused for the init (cashmob.startup), until
+# `done()` on the last line.
+import cashmob.startup  # isort: skip
+
 from datetime import timedelta
 from typing import Any
 
@@ -22,3 +26,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         logger.warning("reconciliation found drift", extra={"report": report.to_json()})
     return {"campaigns": report.campaigns, "pledges": report.pledges, **report.counts}
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the garbage collector paused for the init (cashmob.startup), until
+# `done()` on the last line.
+import cashmob.startup  # isort: skip
+
 from typing import Any
 
 from cashmob import container
@@ -15,3 +19,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     if any(summary.values()):
         logger.info("sweep done", extra=summary)
     return summary
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

@@ -5,6 +5,10 @@ stops retrying. A failure of ours (DynamoDB) is a 500 and Stripe retries."""
 
 from __future__ import annotations
 
+# First: the garbage collector paused for the init (cashmob.startup), until
+# `done()` on the last line.
+import cashmob.startup  # isort: skip
+
 import json
 from typing import Any
 
@@ -41,3 +45,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "body": json.dumps({"received": True, "outcome": outcome}),
         "isBase64Encoded": False,
     }
+
+
+cashmob.startup.done()  # the init is over: freeze what it made (cashmob.startup)

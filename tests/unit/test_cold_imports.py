@@ -126,6 +126,33 @@ def test_importing_a_handler_leaves_the_heavy_imports_for_later(function):
             assert not _under(loaded, package), f"{function} imports {package} at init ({why})"
 
 
+PAUSED = """
+import gc, json, sys
+sys.path.insert(0, sys.argv[1])
+import cashmob  # the package's own `__init__`, before the handler's first line
+started = []
+gc.callbacks.append(lambda phase, info: phase == "start" and started.append(info["generation"]))
+import {module}
+young = gc.get_count()[0]
+print(json.dumps({{"collections": len(started), "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count(), "young": young}}))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_handler_imports_with_the_collector_paused_and_freezes_what_it_made(function):
+    """cashmob.startup: no collection scans the objects the init makes, then or
+    later (they are frozen), and the collector is on again for the requests,
+    with nothing of the init left in its young generation for the first one."""
+    folder, module = FUNCTIONS[function]
+    found = probe(PAUSED.format(module=module), str(folder))
+
+    assert found["collections"] == 0
+    assert found["enabled"]
+    assert found["frozen"] > 20_000
+    assert found["young"] < 100
+
+
 MODELS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
