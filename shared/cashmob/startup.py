@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import gc
 
+# Whether this import turned the collector off (so `done()` turns it on).
 _paused = gc.isenabled()
 gc.disable()
 
