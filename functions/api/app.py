@@ -22,28 +22,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from cashmob import container, guard, http
+from cashmob import container, guard, http, schemas
 from cashmob.domain import CampaignStatus
 from cashmob.domain.errors import DomainError, Unauthorized
 from cashmob.observability import handler, logger
-from cashmob.schemas import (
-    BackerList,
-    CampaignList,
-    CampaignOut,
-    CreateCampaign,
-    CreatePledge,
-    ErrorBody,
-    OrganizerOut,
-    OwnerPledge,
-    OwnerPledgeList,
-    PayoutLink,
-    PledgeCreated,
-    PledgeDetail,
-    PledgeOut,
-    RefundCampaign,
-    RefundPledgeIn,
-    StartPayouts,
-)
 from cashmob.service import campaigns as campaign_cases
 
 # Cold start: the pledges, refunds, payouts, export and erasure use cases are
@@ -72,7 +54,10 @@ IdempotencyKey = Annotated[str, Header(alias="idempotency-key", min_length=1, ma
 
 def _error_responses(*codes: int) -> dict[int, Any]:
     return {
-        code: {"description": "Error", "content": {"application/json": {"model": ErrorBody}}}
+        code: {
+            "description": "Error",
+            "content": {"application/json": {"model": schemas.ErrorBody}},
+        }
         for code in codes
     }
 
@@ -81,10 +66,10 @@ def _error_responses(*codes: int) -> dict[int, Any]:
 THROTTLED = 429
 
 
-def _responses(model: Any, *errors: int, success: int = 200) -> dict[int, Any]:
-    """The route's success response and the error statuses it may answer."""
-    ok = {"description": "Success", "content": {"application/json": {"model": model}}}
-    return {success: ok, **_error_responses(*errors, THROTTLED)}
+def _responses(*errors: int, success: int = 200) -> dict[int, Any]:
+    """The route's success response and the error statuses it may answer.
+    A response without `content` is the route's return annotation (Powertools)."""
+    return {success: {"description": "Success"}, **_error_responses(*errors, THROTTLED)}
 
 
 # Our own table of the routes declared below (Powertools keeps its private):
@@ -128,10 +113,10 @@ def organizer() -> str:
     "POST",
     "/",
     organizer=True,
-    responses=_responses(CampaignOut, 400, 401, 413, 422, success=201),
+    responses=_responses(400, 401, 413, 422, success=201),
     summary="Create a campaign (organizer)",
 )
-def create_campaign(body: CreateCampaign) -> Response[CampaignOut]:
+def create_campaign(body: schemas.CreateCampaign) -> Response[schemas.CampaignOut]:
     result = campaign_cases.create(
         container.current(),
         organizer=organizer(),
@@ -148,14 +133,12 @@ def create_campaign(body: CreateCampaign) -> Response[CampaignOut]:
     return Response(201, http.JSON, result)  # type: ignore[arg-type]
 
 
-@route(
-    campaigns, "GET", "/", responses=_responses(CampaignList, 400, 422), summary="List campaigns"
-)
+@route(campaigns, "GET", "/", responses=_responses(400, 422), summary="List campaigns")
 def list_campaigns(
     status: Annotated[CampaignStatus | None, Query()] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> CampaignList:
+) -> schemas.CampaignList:
     return campaign_cases.listing(container.current(), status=status, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
@@ -163,10 +146,10 @@ def list_campaigns(
     campaigns,
     "GET",
     "/<campaign_id>",
-    responses=_responses(CampaignOut, 404, 422),
+    responses=_responses(404, 422),
     summary="Get a campaign",
 )
-def get_campaign(campaign_id: CampaignId) -> CampaignOut:
+def get_campaign(campaign_id: CampaignId) -> schemas.CampaignOut:
     return campaign_cases.get(container.current(), campaign_id)  # type: ignore[return-value]
 
 
@@ -175,10 +158,10 @@ def get_campaign(campaign_id: CampaignId) -> CampaignOut:
     "POST",
     "/<campaign_id>/cancel",
     organizer=True,
-    responses=_responses(CampaignOut, 401, 403, 404, 409, 422),
+    responses=_responses(401, 403, 404, 409, 422),
     summary="Cancel (organizer)",
 )
-def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
+def cancel_campaign(campaign_id: CampaignId) -> schemas.CampaignOut:
     return campaign_cases.cancel(container.current(), campaign_id, organizer())  # type: ignore[return-value]
 
 
@@ -188,15 +171,16 @@ def cancel_campaign(campaign_id: CampaignId) -> CampaignOut:
     "/<campaign_id>/refund",
     organizer=True,
     responses={
-        **_responses(CampaignOut, 400, 401, 403, 404, 409, 413, 422, success=202),
+        **_responses(400, 401, 403, 404, 409, 413, 422, success=202),
         200: {
             "description": "Asked again: the campaign as it is (refunding or refunded)",
-            "content": {"application/json": {"model": CampaignOut}},
         },
     },
     summary="Refund every backer of a campaign that succeeded (organizer)",
 )
-def refund_campaign(campaign_id: CampaignId, body: RefundCampaign) -> Response[CampaignOut]:
+def refund_campaign(
+    campaign_id: CampaignId, body: schemas.RefundCampaign
+) -> Response[schemas.CampaignOut]:
     from cashmob.service import refunds as refund_cases
 
     result, status = refund_cases.refund_campaign(
@@ -210,12 +194,12 @@ def refund_campaign(campaign_id: CampaignId, body: RefundCampaign) -> Response[C
     "GET",
     "/<campaign_id>/pledges",
     organizer=True,
-    responses=_responses(OwnerPledgeList, 400, 401, 403, 404, 422),
+    responses=_responses(400, 401, 403, 404, 422),
     summary="Every pledge (organizer)",
 )
 def list_pledges(
     campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None
-) -> OwnerPledgeList:
+) -> schemas.OwnerPledgeList:
     return campaign_cases.owner_pledges(  # type: ignore[return-value]
         container.current(), campaign_id, organizer(), limit=limit, cursor=cursor
     )
@@ -251,10 +235,12 @@ def pledges_csv(campaign_id: CampaignId) -> Response[str]:
     campaigns,
     "GET",
     "/<campaign_id>/backers",
-    responses=_responses(BackerList, 400, 404, 422),
+    responses=_responses(400, 404, 422),
     summary="Public backers",
 )
-def list_backers(campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None) -> BackerList:
+def list_backers(
+    campaign_id: CampaignId, limit: Limit = 50, cursor: Cursor = None
+) -> schemas.BackerList:
     return campaign_cases.backers(container.current(), campaign_id, limit=limit, cursor=cursor)  # type: ignore[return-value]
 
 
@@ -286,24 +272,22 @@ def badge(campaign_id: CampaignId) -> Response[str]:
     "POST",
     "/<campaign_id>/pledges",
     responses={
-        **_responses(PledgeCreated, 400, 404, 409, 413, 422, success=201),
+        **_responses(400, 404, 409, 413, 422, success=201),
         200: {
             "description": "Replay: the pledge's current state",
-            "content": {"application/json": {"model": PledgeCreated}},
         },
         202: {
             "description": (
                 "Recorded; its payment is being prepared (flash intake): "
                 "`payment.ready_in` seconds, also in Retry-After"
             ),
-            "content": {"application/json": {"model": PledgeCreated}},
         },
     },
     summary="Pledge",
 )
 def create_pledge(
-    campaign_id: CampaignId, body: CreatePledge, idempotency_key: IdempotencyKey
-) -> Response[PledgeCreated]:
+    campaign_id: CampaignId, body: schemas.CreatePledge, idempotency_key: IdempotencyKey
+) -> Response[schemas.PledgeCreated]:
     from cashmob.service import pledges as pledge_cases
 
     result, status = pledge_cases.create(
@@ -318,12 +302,12 @@ def create_pledge(
     pledges,
     "GET",
     "/<campaign_id>/pledges/<pledge_id>",
-    responses=_responses(PledgeDetail, 401, 403, 404, 422),
+    responses=_responses(401, 403, 404, 422),
     summary="Get a pledge (backer)",
 )
 def get_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
-) -> PledgeDetail:
+) -> schemas.PledgeDetail:
     from cashmob.service import pledges as pledge_cases
 
     return pledge_cases.get(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
@@ -333,12 +317,12 @@ def get_pledge(
     pledges,
     "DELETE",
     "/<campaign_id>/pledges/<pledge_id>",
-    responses=_responses(PledgeOut, 401, 403, 404, 409, 422),
+    responses=_responses(401, 403, 404, 409, 422),
     summary="Cancel a pledge (backer)",
 )
 def cancel_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
-) -> PledgeOut:
+) -> schemas.PledgeOut:
     from cashmob.service import pledges as pledge_cases
 
     return pledge_cases.cancel(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
@@ -348,12 +332,12 @@ def cancel_pledge(
     pledges,
     "POST",
     "/<campaign_id>/pledges/<pledge_id>/erase",
-    responses=_responses(OwnerPledge, 401, 403, 404, 422),
+    responses=_responses(401, 403, 404, 422),
     summary="Erase the backer's personal data (backer)",
 )
 def erase_pledge(
     campaign_id: CampaignId, pledge_id: PledgeId, token: PledgeToken = None
-) -> OwnerPledge:
+) -> schemas.OwnerPledge:
     from cashmob.service import erasure as erasure_cases
 
     return erasure_cases.erase(container.current(), campaign_id, pledge_id, token)  # type: ignore[return-value]
@@ -367,10 +351,10 @@ def erase_pledge(
     "GET",
     "/me",
     organizer=True,
-    responses=_responses(OrganizerOut, 401),
+    responses=_responses(401),
     summary="The organizer's payout account (organizer)",
 )
-def get_organizer() -> OrganizerOut:
+def get_organizer() -> schemas.OrganizerOut:
     from cashmob.service import payouts as payout_cases
 
     return payout_cases.organizer(container.current(), organizer())  # type: ignore[return-value]
@@ -381,10 +365,10 @@ def get_organizer() -> OrganizerOut:
     "POST",
     "/me/payouts",
     organizer=True,
-    responses=_responses(PayoutLink, 400, 401, 409, 413, 422),
+    responses=_responses(400, 401, 409, 413, 422),
     summary="Stripe Connect onboarding link for payouts (organizer)",
 )
-def start_payouts(body: StartPayouts) -> PayoutLink:
+def start_payouts(body: schemas.StartPayouts) -> schemas.PayoutLink:
     from cashmob.service import payouts as payout_cases
 
     return payout_cases.start_onboarding(container.current(), organizer(), body.return_url)  # type: ignore[return-value]
@@ -395,10 +379,12 @@ def start_payouts(body: StartPayouts) -> PayoutLink:
     "POST",
     "/<campaign_id>/pledges/<pledge_id>/refund",
     organizer=True,
-    responses=_responses(PledgeOut, 400, 401, 403, 404, 409, 413, 422, 502, 503),
+    responses=_responses(400, 401, 403, 404, 409, 413, 422, 502, 503),
     summary="Refund one pledge, in full or in part (organizer)",
 )
-def refund_pledge(campaign_id: CampaignId, pledge_id: PledgeId, body: RefundPledgeIn) -> PledgeOut:
+def refund_pledge(
+    campaign_id: CampaignId, pledge_id: PledgeId, body: schemas.RefundPledgeIn
+) -> schemas.PledgeOut:
     from cashmob.service import refunds as refund_cases
 
     return refund_cases.refund_pledge(  # type: ignore[return-value]
