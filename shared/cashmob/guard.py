@@ -19,11 +19,11 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from .error_body import JSON, error_result
+from .records import record
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Bodies are JSON. text/plain is accepted too: browsers send it to avoid a
@@ -55,7 +55,7 @@ def _rule(path: str) -> re.Pattern[str]:
     return re.compile(SEGMENT.join(re.escape(part) for part in parts))
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     method: str
     path: str  # as declared to the resolver: /campaigns/<campaign_id>/cancel
@@ -65,12 +65,12 @@ class Route:
         return _rule(self.path).fullmatch(path) is not None
 
 
-@dataclass
 class Routes:
     """The API's routes as it declares them: Powertools keeps its own table
     private, and the organizer check and the 405 answer need one."""
 
-    declared: list[Route] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.declared: list[Route] = []
 
     def add(self, method: str, path: str, *, organizer: bool = False) -> None:
         self.declared.append(Route(method.upper(), path, organizer))

@@ -7,7 +7,6 @@ that tests/integration/test_store_contract.py holds to the same contract."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -58,7 +57,7 @@ T = TypeVar("T")
 EventRecord = tuple[str, str, datetime, datetime]
 
 
-@dataclass(frozen=True)
+@record
 class Page(Generic[T]):
     """One page of a listing; `next_cursor` resumes it (None: nothing after).
     Cursors are opaque and bound to the listing that made them."""

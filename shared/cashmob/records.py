@@ -10,8 +10,11 @@ The difference is only how. The dataclass decorator writes the source of
 each class's methods and compiles it while the module is imported: about
 0.4-0.7 ms a class on Python 3.13, nearly all of it compiling. Our value
 types, messages and events are about sixty classes, every function imports
-most of them at cold start, and a request uses a few. So here the dataclass
-decorator only collects the fields and makes the slots (no method compiled):
+most of them at cold start, and a request uses a few. So a record is made
+without the decorator: its fields are collected and its slots made here (the
+decorator took ~0.1 ms a class for that alone on Python 3.13, reading each
+string annotation three times over for ClassVar, InitVar and KW_ONLY; here
+~0.04 ms), and no method is compiled:
 
 - `__eq__`, `__hash__`, `__repr__`, the frozen `__setattr__`/`__delattr__`
   and pickling's `__getstate__`/`__setstate__` are one function each, shared
@@ -24,18 +27,35 @@ What differs from the stdlib, none of which our code asks: the class's
 `__dataclass_params__` says `frozen=False, init=False` (the record makes
 those methods, not the dataclass machinery); its docstring, when the body has
 none, is `Name(field, ...)`; `inspect.signature()` sees `(*args, **kwargs)`
-until the first call; keyword-only fields and `InitVar`s are not supported
-(the first is refused at the decorator). A field without a default after
-one with a default is refused at the decorator, as the stdlib does.
+until the first call; keyword-only fields, `InitVar`s and `KW_ONLY` are not
+supported (refused at the decorator); a `ClassVar` is a class attribute, as
+the stdlib has it, but not in `__dataclass_fields__`. What the stdlib refuses
+when a class is made is refused alike: a field without a default after one
+with a default, a mutable default, a `field()` without an annotation, a body
+with `__slots__` of its own. `fields()` counts a field by the stdlib's own
+(private) marker, `dataclasses._FIELD`, which every Python since 3.7 has.
 """
 
 from __future__ import annotations
 
+import abc
+import inspect
 import reprlib
 from collections.abc import Callable
-from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
+from dataclasses import (
+    _FIELD,
+    KW_ONLY,
+    MISSING,
+    Field,
+    FrozenInstanceError,
+    InitVar,
+    dataclass,
+    field,
+    fields,
+)
 from operator import attrgetter
-from typing import Any, TypeVar, dataclass_transform, overload
+from types import MemberDescriptorType
+from typing import Any, ClassVar, TypeVar, dataclass_transform, get_origin, overload
 
 T = TypeVar("T")
 
@@ -169,6 +189,91 @@ def _check_init_fields(made: type) -> None:
             after = f.name
 
 
+# `__dataclass_params__`: the decorator's own, for
+# `@dataclass(init=False, repr=False, eq=False, slots=...)`.
+_PARAMS = {
+    slots: dataclass(init=False, repr=False, eq=False, slots=slots)(
+        type("_Params", (), {})
+    ).__dataclass_params__
+    for slots in (True, False)
+}
+# Annotations that are no field: our records use ClassVar alone (Settings);
+# InitVar and KW_ONLY change `__init__`, which a record does not support.
+_PSEUDO = ("ClassVar", "typing.ClassVar")
+_REFUSED = ("InitVar", "dataclasses.InitVar", "KW_ONLY", "dataclasses.KW_ONLY")
+
+
+def _annotation_name(annotation: Any) -> str:
+    """The name an annotation is written with, for the few that are no field."""
+    if isinstance(annotation, str):  # `from __future__ import annotations`
+        return annotation.split("[", 1)[0].strip()
+    if annotation is ClassVar or get_origin(annotation) is ClassVar:
+        return "ClassVar"
+    if annotation is InitVar or isinstance(annotation, InitVar):
+        return "InitVar"
+    return "KW_ONLY" if annotation is KW_ONLY else ""
+
+
+def _collect_fields(cls: type) -> None:
+    """`__dataclass_fields__` as the dataclass decorator makes it (the bases'
+    fields first, then the class's own in their order) and its checks: a
+    mutable default, a `field()` without an annotation."""
+    found: dict[str, Field[Any]] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        found.update(base.__dict__.get("__dataclass_fields__", {}))
+    own = inspect.get_annotations(cls)
+    for name, annotation in own.items():
+        kind = _annotation_name(annotation)
+        if kind in _PSEUDO:
+            continue  # a class attribute, as the dataclass leaves it
+        if kind in _REFUSED:
+            raise TypeError(f"{cls.__name__}.{name}: @record has no {kind.rsplit('.')[-1]}")
+        default = getattr(cls, name, MISSING)
+        if isinstance(default, Field):
+            made = default
+        else:
+            made = field(default=MISSING if isinstance(default, MemberDescriptorType) else default)
+        made.name, made.type, made._field_type = name, annotation, _FIELD  # type: ignore[attr-defined]
+        if made.kw_only is MISSING:
+            made.kw_only = False
+        if made.default.__class__.__hash__ is None:
+            raise ValueError(
+                f"mutable default {type(made.default)} for field {name} is not allowed:"
+                " use default_factory"
+            )
+        found[name] = made
+        if isinstance(default, Field):  # the class attribute becomes the default itself
+            if made.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, made.default)
+    for name, value in cls.__dict__.items():
+        if isinstance(value, Field) and name not in own:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    cls.__dataclass_fields__ = found  # type: ignore[attr-defined]
+    if "__match_args__" not in cls.__dict__:
+        cls.__match_args__ = tuple(found)  # type: ignore[attr-defined]
+
+
+def _slotted(cls: type[T]) -> type[T]:
+    """The class again, with a slot for each field its bases have no slot for
+    (the dataclass decorator's `slots=True`)."""
+    if "__slots__" in cls.__dict__:
+        raise TypeError(f"{cls.__name__} already specifies __slots__")
+    names = tuple(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    inherited: set[str] = set()
+    for base in cls.__mro__[1:-1]:
+        slots = base.__dict__.get("__slots__", ())
+        inherited.update((slots,) if isinstance(slots, str) else slots)
+    namespace = dict(cls.__dict__)
+    namespace["__slots__"] = tuple(name for name in names if name not in inherited)
+    for name in (*names, "__dict__", "__weakref__"):
+        namespace.pop(name, None)
+    made = type(cls)(cls.__name__, cls.__bases__, namespace)
+    made.__qualname__ = cls.__qualname__
+    return made
+
+
 @overload
 def record(cls: type[T], /) -> type[T]: ...
 @overload
@@ -203,7 +308,10 @@ def _record(cls: type[T], *, init: bool, slots: bool) -> type[T]:
     undocumented = not own.get("__doc__")
     if undocumented:
         cls.__doc__ = cls.__name__
-    made = dataclass(slots=slots, init=False, eq=False, repr=False)(cls)
+    _collect_fields(cls)
+    cls.__dataclass_params__ = _PARAMS[slots]  # type: ignore[attr-defined]
+    made = _slotted(cls) if slots else cls
+    abc.update_abstractmethods(made)
     if init:
         _check_init_fields(made)
     every = fields(made)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import dataclasses
 import inspect
 import pickle
 from dataclasses import FrozenInstanceError, dataclass, field
+from typing import ClassVar
 
 import pytest
 
@@ -33,6 +34,7 @@ def _twins():
             amount: int = 0
             tags: tuple[str, ...] = field(default_factory=tuple)
             note: str | None = field(default=None, compare=False, repr=False)
+            kind: ClassVar[str] = "event"  # no field: a class attribute
 
         @deco
         class Same(Event):
@@ -83,6 +85,11 @@ def _facts(classes):
         "copy": (copy.copy(a) == a, copy.deepcopy(a) == a),
         "in a set": len({a, b, c}),
         "defaults": (event("c", "p").amount, event("c", "p").tags),
+        "each field": [
+            (f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.compare, f.kw_only)
+            for f in dataclasses.fields(event)
+        ],
+        "class attributes": (event.kind, "amount" in vars(event), "note" in vars(event)),
     }
     # Immutability, as the stdlib's frozen methods have it (the same on both:
     # @record keeps them), and __init__'s arguments.
@@ -100,6 +107,9 @@ def test_a_record_answers_as_a_frozen_slotted_dataclass():
     facts = _facts(RECORD)
     assert facts == _facts(STDLIB)
     assert facts["refusals"][:2] == ("FrozenInstanceError", "FrozenInstanceError")
+    # What the module's docstring says differs: the record makes those methods.
+    params = RECORD[1].__dataclass_params__
+    assert (params.frozen, params.init, params.eq, params.repr) == (False, False, False, False)
 
 
 def test_a_name_that_is_no_field_is_refused_as_a_field_is():
@@ -156,11 +166,37 @@ def test_what_the_dataclass_refuses_when_the_class_is_made_a_record_refuses_too(
 
                 def __setattr__(self, name: str, value: object) -> None: ...
 
+        with pytest.raises(ValueError, match="mutable default"):
+
+            @deco
+            class MutableDefault:
+                a: list = []
+
+        with pytest.raises(TypeError, match="'b' is a field but has no type annotation"):
+
+            @deco
+            class Unannotated:
+                a: int
+                b = field(default=0)
+
+        with pytest.raises(TypeError, match="already specifies __slots__"):
+
+            @deco
+            class Slotted:
+                __slots__ = ("a",)
+                a: int
+
     with pytest.raises(TypeError, match="keyword-only"):
 
         @record
         class KeywordOnly:
             a: int = field(kw_only=True)
+
+    with pytest.raises(TypeError, match="no InitVar"):
+
+        @record
+        class WithInitVar:
+            a: dataclasses.InitVar[int]
 
 
 def test_a_body_of_its_own_keeps_its_methods():
@@ -226,3 +262,24 @@ def test_settings_keep_their_secrets_out_of_repr_and_compare_as_before():
     assert one != Settings(stripe_secret_key="sk_test_hidden", page_size=11)
     assert hash(one) == hash(Settings(stripe_secret_key="sk_test_hidden", page_size=10))
     assert "__slots__" not in vars(Settings)  # it keeps its __dict__ (config.py reads it)
+
+
+def test_annotations_evaluated_as_written_are_read_alike():
+    """A module without `from __future__ import annotations` gives the
+    decorator objects, not strings: ClassVar is still no field, InitVar still refused."""
+    source = (
+        "import dataclasses\n"
+        "from typing import ClassVar\n"
+        "from cashmob.records import record\n"
+        "@record\n"
+        "class Plain:\n"
+        "    kind: ClassVar[str] = 'plain'\n"
+        "    n: int = 1\n"
+    )
+    namespace: dict = {}
+    exec(source, namespace)
+    plain = namespace["Plain"]
+    assert [f.name for f in dataclasses.fields(plain)] == ["n"]
+    assert (plain.kind, plain(), plain(2).n) == ("plain", plain(1), 2)
+    with pytest.raises(TypeError, match="no InitVar"):
+        exec(source + "@record\nclass Init:\n    a: dataclasses.InitVar[int]\n", {})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from ..records import record
 from .errors import InvalidTransition
 
 
@@ -35,7 +35,7 @@ class PledgeStatus(StrEnum):
 S = TypeVar("S", bound=StrEnum)
 
 
-@dataclass(frozen=True)
+@record
 class TransitionTable(Generic[S]):
     entity: str
     allowed: Mapping[S, frozenset[S]]
